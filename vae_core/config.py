@@ -1,0 +1,133 @@
+"""The single, validated description of an experiment.
+
+A `VAEConfig` is what the UI edits, what the CLI parses, and what a checkpoint stores beside its
+weights. Construction validates every field, so an impossible experiment fails before any
+TensorFlow work starts, with a message a person can act on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+
+DATASETS = ("mnist", "fashion_mnist")
+ARCHITECTURES = ("mlp", "conv")
+RECON_LOSSES = ("bce", "mse")
+NUM_CLASSES = 10
+IMAGE_SHAPE = (28, 28, 1)
+
+
+class ConfigError(ValueError):
+    """An experiment setting that cannot work; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    dataset: str = "mnist"
+    arch: str = "mlp"
+    latent_dim: int = 20
+    """Size of the style latent z (the 10 class slots of a conditional model come on top)."""
+    conditional: bool = False
+    beta: float = 1.0
+    """Weight of the KL term; 0 switches KL off."""
+    kl_warmup_epochs: int = 0
+    """Epochs over which the KL weight ramps linearly from 0 to `beta` (0 = no warm-up)."""
+    recon_loss: str = "bce"
+    hidden: tuple[int, ...] = (512,)
+    """Dense layer sizes: the MLP's hidden layers, or the conv model's dense layers after 7x7x64."""
+    learning_rate: float = 1e-3
+    batch_size: int = 128
+    epochs: int = 5
+    seed: int = 0
+
+    def __post_init__(self):
+        # Normalise list-like hidden sizes (from JSON or a form) to a tuple before validating.
+        if isinstance(self.hidden, list):
+            object.__setattr__(self, "hidden", tuple(self.hidden))
+        for problem in self._problems():
+            raise ConfigError(problem)
+
+    def _problems(self):
+        if self.dataset not in DATASETS:
+            yield f"Unknown dataset {self.dataset!r}: choose one of {', '.join(DATASETS)}."
+        if self.arch not in ARCHITECTURES:
+            yield f"Unknown architecture {self.arch!r}: choose one of {', '.join(ARCHITECTURES)}."
+        if self.recon_loss not in RECON_LOSSES:
+            yield (f"Unknown reconstruction loss {self.recon_loss!r}: "
+                   f"choose one of {', '.join(RECON_LOSSES)}.")
+        if not isinstance(self.conditional, bool):
+            yield f"'conditional' must be true or false, not {self.conditional!r}."
+        yield from _int_in("latent_dim", self.latent_dim, 1, 512,
+                           "the latent space needs at least one dimension")
+        yield from _int_in("kl_warmup_epochs", self.kl_warmup_epochs, 0, 10_000)
+        yield from _int_in("batch_size", self.batch_size, 1, 60_000,
+                           "a batch must hold at least one image and at most the training set")
+        yield from _int_in("epochs", self.epochs, 1, 10_000)
+        yield from _int_in("seed", self.seed, 0, 2**31 - 1)
+        if not _is_real(self.beta) or not math.isfinite(self.beta) or self.beta < 0:
+            yield f"beta must be a finite number >= 0 (0 switches KL off), not {self.beta!r}."
+        if (not _is_real(self.learning_rate) or not math.isfinite(self.learning_rate)
+                or not 0 < self.learning_rate <= 1):
+            yield f"learning_rate must be a number in (0, 1], not {self.learning_rate!r}."
+        if (not isinstance(self.hidden, tuple) or not self.hidden
+                or not all(_is_int(h) and 1 <= h <= 8192 for h in self.hidden)):
+            yield (f"hidden must be one or more layer sizes between 1 and 8192 "
+                   f"(e.g. 512 or 512,256), not {self.hidden!r}.")
+
+    @property
+    def decoder_input_dim(self) -> int:
+        return self.latent_dim + (NUM_CLASSES if self.conditional else 0)
+
+    def replace(self, **changes) -> "VAEConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "VAEConfig":
+        if not isinstance(data, dict):
+            raise ConfigError(f"A config must be a JSON object, not {type(data).__name__}.")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"Unknown config field(s): {', '.join(unknown)}.")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "VAEConfig":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"The config is not valid JSON: {e}.") from None
+        return cls.from_dict(data)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_real(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _int_in(name, value, lo, hi, why=""):
+    if not _is_int(value) or not lo <= value <= hi:
+        reason = f" ({why})" if why else ""
+        yield f"{name} must be a whole number from {lo} to {hi}{reason}, not {value!r}."
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """'512,256' -> (512, 256), with a ConfigError a person can read for anything else."""
+    try:
+        return tuple(int(part) for part in str(text).replace(" ", "").split(",") if part)
+    except ValueError:
+        raise ConfigError(f"hidden must be comma-separated layer sizes like 512,256, "
+                          f"not {text!r}.") from None

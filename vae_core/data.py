@@ -1,0 +1,62 @@
+"""MNIST and Fashion-MNIST through Keras's own download and cache (`KERAS_HOME` respected)."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import DATASETS
+
+CLASS_NAMES = {
+    "mnist": tuple(str(d) for d in range(10)),
+    "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+}
+DISPLAY_NAMES = {"mnist": "MNIST digits", "fashion_mnist": "Fashion-MNIST garments"}
+
+
+class DataUnavailableError(RuntimeError):
+    """The dataset is neither cached nor downloadable; the message says how to fix that."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    x_train: np.ndarray  # float32 (60000, 28, 28) in [0, 1]
+    y_train: np.ndarray  # int64 (60000,)
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return CLASS_NAMES[self.name]
+
+
+@functools.lru_cache(maxsize=2)
+def load_dataset(name: str) -> Dataset:
+    """Load (and cache in-process, read-only) one dataset, scaled to float32 [0, 1]."""
+    if name not in DATASETS:
+        raise ValueError(f"Unknown dataset {name!r}: choose one of {', '.join(DATASETS)}.")
+    import keras
+
+    loader = getattr(keras.datasets, name)
+    try:
+        (x_train, y_train), (x_test, y_test) = loader.load_data()
+    except Exception as e:  # urllib, HTTP, hash mismatch, truncated file...
+        raise DataUnavailableError(
+            f"Could not load {DISPLAY_NAMES[name]}: Keras found no cached copy and the download "
+            f"failed ({type(e).__name__}: {e}). Connect to the internet once so Keras can "
+            f"download it (about 10-30 MB), or point the KERAS_HOME environment variable at a "
+            f"folder whose 'datasets' subfolder holds the Keras cache files."
+        ) from e
+
+    def prepare(x, y):
+        x = (x.astype(np.float32) / 255.0)
+        y = y.astype(np.int64)
+        x.flags.writeable = False
+        y.flags.writeable = False
+        return x, y
+
+    return Dataset(name, *prepare(x_train, y_train), *prepare(x_test, y_test))
