@@ -1,4 +1,4 @@
-"""Command line: `python -m vae_core train ...` and `python -m vae_core evaluate DIR`."""
+"""Command line: `python -m vae_core train ...`, `evaluate DIR`, `judge ...` and `quality DIR`."""
 
 from __future__ import annotations
 
@@ -41,14 +41,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="print a checkpoint's test-set evaluation as JSON")
     e.add_argument("checkpoint")
+
+    j = sub.add_parser("judge", help="train the independent classifier that scores samples")
+    j.add_argument("--dataset", choices=DATASETS, default=DEFAULTS.dataset)
+    j.add_argument("--epochs", type=int, default=3)
+    j.add_argument("--seed", type=int, default=0)
+    j.add_argument("--out", required=True, help=".keras file to write")
+
+    q = sub.add_parser("quality", help="score a checkpoint with the judge; adds 'quality' to "
+                                       "its card.json and prints it as JSON")
+    q.add_argument("checkpoint")
+    q.add_argument("--judge", default=None,
+                   help="judge .keras file (default: checkpoints/judges/<dataset>.keras)")
+    q.add_argument("--no-write", action="store_true", help="print only; leave card.json alone")
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return _train(args, argv) if args.command == "train" else _evaluate(args)
-    except (ConfigError, ValueError, RuntimeError) as e:
+        commands = {"train": lambda: _train(args, argv), "evaluate": lambda: _evaluate(args),
+                    "judge": lambda: _judge(args, argv), "quality": lambda: _quality(args)}
+        return commands[args.command]()
+    except (ConfigError, ValueError, RuntimeError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
@@ -90,6 +105,43 @@ def _evaluate(args) -> int:
     from .evaluate import evaluate
 
     print(json.dumps(evaluate(load_checkpoint(args.checkpoint)), indent=2))
+    return 0
+
+
+def _judge(args, argv) -> int:
+    from pathlib import Path
+
+    from .data import load_dataset
+    from .quality import train_judge
+
+    if args.epochs < 1:
+        raise ValueError(f"--epochs must be at least 1, not {args.epochs}.")
+    out = Path(args.out)
+    if out.suffix != ".keras":
+        raise ValueError(f"--out must end in .keras, not {out.name!r}.")
+    judge, accuracy, seconds = train_judge(load_dataset(args.dataset), epochs=args.epochs,
+                                           seed=args.seed, verbose=1 if sys.stdout.isatty() else 0)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.tmp.keras")
+    judge.save(tmp)
+    tmp.replace(out)
+    info = {"dataset": args.dataset, "test_accuracy": accuracy,
+            "training_seconds": round(seconds, 1), "params": int(judge.count_params()),
+            "command": "python -m vae_core " + shlex.join(sys.argv[1:] if argv is None else argv)}
+    out.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def _quality(args) -> int:
+    from .checkpoints import load_checkpoint
+    from .quality import quality_report, update_card
+
+    model = load_checkpoint(args.checkpoint)
+    report = quality_report(model, judge_file=args.judge)
+    if not args.no_write:
+        update_card(args.checkpoint, "quality", report)
+    print(json.dumps(report, indent=2))
     return 0
 
 

@@ -7,11 +7,26 @@ touches UI state: viewers read `job.progress.snapshot()` and call `job.stop()`.
 
 from __future__ import annotations
 
+import atexit
 import threading
+import weakref
 
 from .config import VAEConfig
 from .data import Dataset, DataUnavailableError
 from .training import TrainingProgress, TrainResult, train
+
+
+_running_jobs: "weakref.WeakSet[TrainingJob]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_running_jobs():
+    """Stop training threads before the interpreter tears TensorFlow down under them."""
+    jobs = list(_running_jobs)
+    for job in jobs:
+        job.stop()
+    for job in jobs:
+        job.join(timeout=10)
 
 
 class TrainingJob:
@@ -25,6 +40,7 @@ class TrainingJob:
         self._thread = threading.Thread(target=self._run, name="vae-training", daemon=True)
 
     def start(self) -> "TrainingJob":
+        _running_jobs.add(self)
         self._thread.start()
         return self
 

@@ -187,7 +187,7 @@ class VAE(keras.Model):
     def train_step(self, data):
         import tensorflow as tf  # the TensorFlow backend's GradientTape
 
-        x, y = data
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape:
             losses = self.compute_losses(x, y, training=True)
             loss = ops.mean(losses["loss"])
@@ -196,7 +196,7 @@ class VAE(keras.Model):
         return self._update_trackers(losses)
 
     def test_step(self, data):
-        x, y = data
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         return self._update_trackers(self.compute_losses(x, y, training=False))
 
     # ---- Inference API (numpy in, numpy out; thread-safe) ---------------------------------
@@ -205,6 +205,7 @@ class VAE(keras.Model):
         if name not in self._compiled:
             import tensorflow as tf
 
+            _quiet_retracing_warning(tf)
             spec = tf.TensorSpec((None, *width), tf.float32)
             self._compiled[name] = tf.function(fn, input_signature=[spec], reduce_retracing=True)
         return self._compiled[name]
@@ -276,6 +277,19 @@ class VAE(keras.Model):
     def generate(self, digits, seed: int, temperature: float = 1.0):
         """float32 (len(digits), 28, 28): one shared style (from seed) written as each digit."""
         return self.generate_grid([seed], digits, temperature)[0]
+
+
+def _quiet_retracing_warning(tf):
+    """TF counts traces per source line, so one trace per model of each entry point looks like
+    "excessive retracing" once a process holds several models. It is expected here: hide it."""
+    logger = tf.get_logger()
+    if not any(isinstance(f, _RetracingFilter) for f in logger.filters):
+        logger.addFilter(_RetracingFilter())
+
+
+class _RetracingFilter:
+    def filter(self, record):
+        return "triggered tf.function retracing" not in record.getMessage()
 
 
 def _as_images(images) -> np.ndarray:

@@ -1,0 +1,60 @@
+import math
+
+import pytest
+
+from vae_core.config import ConfigError, VAEConfig, parse_hidden
+
+
+def test_defaults_are_valid_and_round_trip_through_json():
+    config = VAEConfig(conditional=True, hidden=(256, 128), beta=0.0)
+    assert VAEConfig.from_json(config.to_json()) == config
+
+
+def test_list_hidden_from_json_becomes_tuple():
+    assert VAEConfig.from_dict({"hidden": [64, 32]}).hidden == (64, 32)
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"latent_dim": 0}, "latent_dim"),
+    ({"latent_dim": 2.5}, "latent_dim"),
+    ({"beta": -1.0}, "beta"),
+    ({"beta": math.inf}, "beta"),
+    ({"learning_rate": 0.0}, "learning_rate"),
+    ({"learning_rate": math.nan}, "learning_rate"),
+    ({"learning_rate": -1e-3}, "learning_rate"),
+    ({"batch_size": 0}, "batch_size"),
+    ({"epochs": 0}, "epochs"),
+    ({"dataset": "cifar10"}, "dataset"),
+    ({"arch": "transformer"}, "architecture"),
+    ({"recon_loss": "l1"}, "reconstruction loss"),
+    ({"hidden": ()}, "hidden"),
+    ({"hidden": (512, 0)}, "hidden"),
+    ({"kl_warmup_epochs": -1}, "kl_warmup_epochs"),
+    ({"seed": -5}, "seed"),
+    ({"conditional": "yes"}, "conditional"),
+])
+def test_impossible_values_raise_one_clear_error(changes, words):
+    with pytest.raises(ConfigError, match=words):
+        VAEConfig(**changes)
+
+
+def test_config_error_is_a_value_error_for_callers_that_catch_broadly():
+    assert issubclass(ConfigError, ValueError)
+
+
+def test_unknown_fields_and_bad_json_are_config_errors():
+    with pytest.raises(ConfigError, match="Unknown config field"):
+        VAEConfig.from_dict({"latent": 3})
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        VAEConfig.from_json("{nope")
+
+
+def test_parse_hidden():
+    assert parse_hidden("512, 256") == (512, 256)
+    with pytest.raises(ConfigError, match="comma-separated"):
+        parse_hidden("big")
+
+
+def test_decoder_input_adds_class_slots_only_when_conditional():
+    assert VAEConfig(latent_dim=4).decoder_input_dim == 4
+    assert VAEConfig(latent_dim=4, conditional=True).decoder_input_dim == 14

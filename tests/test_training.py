@@ -1,0 +1,116 @@
+import threading
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import synthetic_dataset
+from vae_core.config import VAEConfig
+from vae_core.data import Dataset
+from vae_core.jobs import JobSlots
+from vae_core.training import TrainingProgress, epoch_style_seed, train
+
+
+def tiny(**kw):
+    base = dict(latent_dim=2, hidden=(32,), batch_size=64, epochs=2, learning_rate=3e-3)
+    return VAEConfig(**{**base, **kw})
+
+
+class StopAfter(keras.callbacks.Callback):
+    def __init__(self, event, batches):
+        super().__init__()
+        self.event, self.batches, self.seen = event, batches, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen += 1
+        if self.seen == self.batches:
+            self.event.set()
+
+
+def test_progress_streams_batches_and_epoch_previews(tiny_data):
+    progress = TrainingProgress(tiny(conditional=True))
+    result = train(progress.config, tiny_data, progress=progress)
+    snap = progress.snapshot()
+    assert result.status == "done" and snap.status == "done"
+    assert snap.steps_per_epoch == 8 and len(snap.batches) == 16
+    assert {"loss", "reconstruction_loss", "kl_loss", "classification_loss"} <= set(snap.batches[0])
+    assert [p.epoch for p in snap.epochs] == [1, 2]
+    first, last = snap.epochs
+    assert first.samples.shape == (10, 28, 28) and first.reconstructions.shape == (8, 28, 28)
+    assert first.latent_means.shape == (128, 2)  # all test images of the tiny set
+    assert first.style_seed != last.style_seed == epoch_style_seed(progress.config, 2)
+    assert "val_loss" in last.metrics
+    assert last.metrics["loss"] < first.metrics["loss"]
+    assert result.history["loss"] == [p.metrics["loss"] for p in snap.epochs]
+
+
+def test_per_batch_values_are_recovered_from_running_means(tiny_data):
+    progress = TrainingProgress(tiny(epochs=1))
+    train(progress.config, tiny_data, progress=progress, validate=False)
+    losses = [b["loss"] for b in progress.snapshot().batches]
+    # The mean of the per-batch values equals Keras's epoch mean (all batches are full here).
+    assert np.mean(losses) == pytest.approx(progress.snapshot().epochs[0].metrics["loss"], rel=1e-4)
+
+
+def test_stop_signal_stops_within_one_batch(tiny_data):
+    stop = threading.Event()
+    progress = TrainingProgress(tiny(epochs=5))
+    result = train(progress.config, tiny_data, progress=progress, stop_event=stop,
+                   callbacks=[StopAfter(stop, 3)], validate=False)
+    # The event was set after batch 3; training noticed at the end of batch 4 at the latest.
+    assert len(progress.snapshot().batches) <= 4
+    assert result.status == "stopped" and "by request" in result.reason
+    assert result.model.generate([0, 1], seed=0).shape == (2, 28, 28)  # still usable
+
+
+def test_nan_loss_stops_cleanly_with_a_reason(tiny_data):
+    x = tiny_data.x_train.copy()
+    x[:] = np.nan
+    broken = Dataset("mnist", x, tiny_data.y_train, tiny_data.x_test, tiny_data.y_test)
+    progress = TrainingProgress(tiny(epochs=3))
+    result = train(progress.config, broken, progress=progress)
+    assert result.status == "stopped"
+    assert "nan" in result.reason.lower() and "learning rate" in result.reason
+    assert len(progress.snapshot().batches) == 1
+
+
+def test_kl_warmup_ramps_the_kl_weight(tiny_data):
+    config = tiny(epochs=1, kl_warmup_epochs=2, beta=2.0)
+    result = train(config, tiny_data, validate=False)
+    # Last batch of epoch 1 of a 2-epoch ramp: weight = 2.0 * (0 + 7/8) / 2.
+    assert float(result.model.kl_weight.numpy()) == pytest.approx(2.0 * 7 / 8 / 2)
+
+
+def test_seconds_left_estimate(tiny_data):
+    progress = TrainingProgress(tiny(epochs=1))
+    assert progress.seconds_left() is None
+    progress.update(steps_per_epoch=10, started_at=time.time() - 4, batch=5)
+    assert progress.seconds_left() == pytest.approx(4.0, abs=0.5)
+
+
+def test_background_job_is_bounded_and_stoppable():
+    data = synthetic_dataset(n_train=4096, n_test=64)
+    slots = JobSlots(limit=1)
+    job = slots.try_start(tiny(epochs=50, batch_size=32), data)
+    assert job is not None
+    assert slots.try_start(tiny(), data) is None  # the one slot is taken: visitor must wait
+    deadline = time.time() + 60
+    while len(job.progress.snapshot().batches) < 3 and time.time() < deadline:
+        time.sleep(0.05)
+    job.stop()
+    assert job.join(timeout=30)
+    assert job.progress.snapshot().status == "stopped"
+    assert job.result is not None and job.result.status == "stopped"
+    assert slots.active == 0 and slots.try_start(tiny(epochs=1), data) is not None
+
+
+def test_job_failure_becomes_a_message_not_a_crash(tiny_data):
+    slots = JobSlots(limit=1)
+    bad = Dataset("mnist", tiny_data.x_train[:, :10], tiny_data.y_train,
+                  tiny_data.x_test, tiny_data.y_test)  # wrong image shape
+    job = slots.try_start(tiny(epochs=1), bad)
+    assert job.join(timeout=60)
+    snap = job.progress.snapshot()
+    assert snap.status == "failed" and "Training failed" in snap.reason
+    assert slots.active == 0
