@@ -10,7 +10,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .checkpoints import (CheckpointError, checkpoint_zip, is_checkpoint,  # noqa: E402
-                          load_checkpoint, load_checkpoint_zip, save_checkpoint)
+                          list_checkpoints, load_checkpoint, load_checkpoint_zip, save_checkpoint)
 from .config import ConfigError, VAEConfig  # noqa: E402
 from .data import CLASS_NAMES, Dataset, DataUnavailableError, load_dataset  # noqa: E402
 from .evaluate import evaluate  # noqa: E402
@@ -20,6 +20,6 @@ from .training import TrainingProgress, TrainResult, train  # noqa: E402
 __all__ = [
     "CLASS_NAMES", "CheckpointError", "ConfigError", "DataUnavailableError", "Dataset", "VAE",
     "VAEConfig", "TrainResult", "TrainingProgress", "checkpoint_zip", "evaluate",
-    "is_checkpoint", "load_checkpoint", "load_checkpoint_zip", "load_dataset", "save_checkpoint",
+    "is_checkpoint", "list_checkpoints", "load_checkpoint", "load_checkpoint_zip", "load_dataset", "save_checkpoint",
     "train",
 ]

@@ -89,6 +89,14 @@ def is_checkpoint(path) -> bool:
     return (path / MODEL_FILE).is_file() and (path / CONFIG_FILE).is_file()
 
 
+def list_checkpoints(folder) -> list[Path]:
+    """Checkpoint folders directly inside `folder`, sorted; hidden (partial) folders skipped."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and is_checkpoint(p))
+
+
 def load_checkpoint(path) -> VAE:
     """Load a checkpoint folder (safe_mode: no arbitrary code). Adds `.history` and `.card`."""
     path = Path(path)

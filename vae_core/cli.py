@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     j = sub.add_parser("judge", help="train the independent classifier that scores samples")
     j.add_argument("--dataset", choices=DATASETS, default=DEFAULTS.dataset)
-    j.add_argument("--epochs", type=int, default=3)
+    j.add_argument("--epochs", type=int, default=6)
     j.add_argument("--seed", type=int, default=0)
     j.add_argument("--out", required=True, help=".keras file to write")
 

@@ -1,0 +1,121 @@
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import vae_core
+from vae_core.checkpoints import CheckpointError, load_checkpoint_zip
+from vae_core.config import VAEConfig
+from vae_core.training import train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_data):
+    config = VAEConfig(conditional=True, latent_dim=4, hidden=(32,), batch_size=64, epochs=1)
+    return train(config, tiny_data, validate=False)
+
+
+def test_round_trip_gives_identical_outputs(trained, tmp_path, tiny_data):
+    path = vae_core.save_checkpoint(trained.model, tmp_path / "ck", trained.history,
+                                    {"note": np.float32(1.5)})
+    assert sorted(p.name for p in path.iterdir()) == [
+        "card.json", "config.json", "history.json", "model.keras"]
+    loaded = vae_core.load_checkpoint(path)
+    assert loaded.config == trained.model.config
+    x = tiny_data.x_test[:20]
+    for a, b in zip(trained.model.encode(x), loaded.encode(x)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(trained.model.classify(x), loaded.classify(x))
+    np.testing.assert_array_equal(trained.model.generate(range(10), 5), loaded.generate(range(10), 5))
+    assert loaded.history_log["loss"] == trained.history["loss"]
+    assert loaded.card["note"] == 1.5 and loaded.card["epochs_trained"] == 1
+    assert loaded.card["dataset"] == "mnist" and "created" in loaded.card
+
+
+def test_checkpoint_has_no_optimizer_state_and_is_small(trained, tmp_path):
+    path = vae_core.save_checkpoint(trained.model, tmp_path / "ck")
+    params = trained.model.count_params()
+    assert (path / "model.keras").stat().st_size < params * 4 * 1.2 + 100_000
+
+
+def test_overwrite_replaces_the_old_checkpoint(trained, tmp_path):
+    path = tmp_path / "ck"
+    vae_core.save_checkpoint(trained.model, path, card={"v": 1})
+    vae_core.save_checkpoint(trained.model, path, card={"v": 2})
+    assert vae_core.load_checkpoint(path).card["v"] == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["ck"]
+    assert vae_core.list_checkpoints(tmp_path) == [path]
+
+
+def test_failed_save_leaves_nothing_half_written(trained, tmp_path, monkeypatch):
+    path = tmp_path / "ck"
+    vae_core.save_checkpoint(trained.model, path, card={"v": 1})
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("vae_core.checkpoints.json.dumps", boom)
+    with pytest.raises(KeyboardInterrupt):
+        vae_core.save_checkpoint(trained.model, path, card={"v": 2})
+    assert [p.name for p in tmp_path.iterdir()] == ["ck"]  # no temp folder left
+    assert vae_core.load_checkpoint(path).card["v"] == 1  # old one intact
+
+
+@pytest.mark.slow
+def test_killed_process_never_leaves_a_partial_checkpoint(tmp_path):
+    """SIGKILL a real process in the middle of writing: the destination never appears."""
+    script = textwrap.dedent(f"""
+        import sys, time, pathlib
+        sys.path.insert(0, {str(ROOT)!r})
+        import vae_core
+        from vae_core.config import VAEConfig
+        from vae_core.models import VAE
+        real = pathlib.Path.write_text
+        def slow(self, *a, **k):
+            if self.name == "history.json":
+                print("WRITING", flush=True); time.sleep(60)
+            return real(self, *a, **k)
+        pathlib.Path.write_text = slow
+        vae_core.save_checkpoint(VAE(VAEConfig(hidden=(8,), latent_dim=2)), {str(tmp_path / 'ck')!r})
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "WRITING"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert not (tmp_path / "ck").exists()
+    leftovers = [p.name for p in tmp_path.iterdir()]
+    assert all(name.startswith(".ck.tmp-") for name in leftovers)  # hidden, never a checkpoint
+    assert vae_core.list_checkpoints(tmp_path) == []  # listings skip hidden partial folders
+
+
+def test_zip_round_trip_and_bad_uploads(trained, tmp_path):
+    path = vae_core.save_checkpoint(trained.model, tmp_path / "ck")
+    data = vae_core.checkpoint_zip(path)
+    loaded = load_checkpoint_zip(data)
+    np.testing.assert_array_equal(loaded.generate([1, 2], 0), trained.model.generate([1, 2], 0))
+    with pytest.raises(CheckpointError, match="not a zip"):
+        load_checkpoint_zip(b"hello")
+    with pytest.raises(CheckpointError, match="not a checkpoint"):
+        vae_core.load_checkpoint(tmp_path)
+
+
+def test_loading_refuses_unsafe_lambda_layers(tmp_path):
+    import keras
+
+    inp = keras.Input((2,))
+    unsafe = keras.Model(inp, keras.layers.Lambda(lambda t: t * 2)(inp))
+    (tmp_path / "ck").mkdir()
+    unsafe.save(tmp_path / "ck" / "model.keras")
+    (tmp_path / "ck" / "config.json").write_text(VAEConfig().to_json())
+    with pytest.raises(CheckpointError):
+        vae_core.load_checkpoint(tmp_path / "ck")
