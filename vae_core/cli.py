@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=DEFAULTS.seed)
     t.add_argument("--out", required=True, help="checkpoint folder to write")
     t.add_argument("--no-eval", action="store_true", help="skip the test-set evaluation")
+    t.add_argument("--max-train-images", type=int, default=None,
+                   help="train on only the first N training images (quick experiments)")
 
     e = sub.add_parser("evaluate", help="print a checkpoint's test-set evaluation as JSON")
     e.add_argument("checkpoint")
@@ -70,6 +72,7 @@ def main(argv=None) -> int:
 
 def _train(args, argv) -> int:
     from .checkpoints import save_checkpoint
+    from .data import Dataset, load_dataset
     from .evaluate import evaluate
     from .images import tile, to_png
     from .training import train
@@ -79,8 +82,16 @@ def _train(args, argv) -> int:
         conditional=args.conditional, beta=args.beta, kl_warmup_epochs=args.kl_warmup_epochs,
         recon_loss=args.recon_loss, hidden=parse_hidden(args.hidden),
         learning_rate=args.lr, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed)
-    print(f"Training {config.arch} VAE on {config.dataset}: {config.to_dict()}", flush=True)
-    result = train(config, callbacks=[EpochSummary(config.epochs)],
+    dataset = load_dataset(config.dataset)
+    if args.max_train_images is not None:
+        if args.max_train_images < 1:
+            raise ConfigError("--max-train-images must be at least 1.")
+        n = args.max_train_images
+        dataset = Dataset(dataset.name, dataset.x_train[:n], dataset.y_train[:n],
+                          dataset.x_test, dataset.y_test)
+    print(f"Training {config.arch} VAE on {config.dataset} "
+          f"({len(dataset.x_train)} images): {config.to_dict()}", flush=True)
+    result = train(config, dataset, callbacks=[EpochSummary(config.epochs)],
                    verbose=1 if sys.stdout.isatty() else 0)
     print(result.reason, flush=True)
     card = {
@@ -90,7 +101,7 @@ def _train(args, argv) -> int:
         "keras_version": keras.__version__,
     }
     if not args.no_eval:
-        card["evaluation"] = evaluate(result.model)
+        card["evaluation"] = evaluate(result.model, dataset)
         print(json.dumps({k: v for k, v in card["evaluation"].items() if k != "kl_per_dim"}),
               flush=True)
     samples = result.model.generate_grid(range(4), range(10))
