@@ -202,13 +202,22 @@ class TrainResult:
 
 
 def make_pipeline(x, y, batch_size: int, shuffle_seed: int | None):
-    """A tf.data pipeline: batches assembled outside the Python training loop, prefetched."""
+    """A tf.data pipeline that shuffles indices and gathers whole batches.
+
+    Shuffling 60k indices instead of 60k images keeps the shuffle buffer at 0.5 MB instead of a
+    second 188 MB copy of the training set, and one gather per batch replaces 128 per-element
+    steps, so batches are assembled off the Python training loop and prefetched.
+    """
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices((x[..., None], y))
+    images = tf.constant(x[..., None])
+    labels = tf.constant(y)
+    ds = tf.data.Dataset.range(len(x))
     if shuffle_seed is not None:
         ds = ds.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size).map(lambda i: (tf.gather(images, i), tf.gather(labels, i)),
+                                  num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def build_model(config: VAEConfig) -> VAE:
