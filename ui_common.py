@@ -128,13 +128,17 @@ def active_model() -> vae_core.VAE | None:
     return get_model(active_key())
 
 
+def no_model_note():
+    st.info("No model is available yet: the shipped checkpoints are missing. Train one on "
+            "the Train page, and it will appear in the sidebar.", icon=":material/info:")
+    st.page_link("app_pages/train.py", label="Go to Train", icon=":material/model_training:")
+
+
 def require_active_model() -> vae_core.VAE:
-    """The active model, or a message saying how to get one (and the page stops there)."""
+    """The active model, or a note saying how to get one (and the page stops there)."""
     model = active_model()
     if model is None:
-        st.info("No model is available yet: the shipped checkpoints are missing. Train one on "
-                "the Train page, and it will appear in the sidebar.", icon=":material/info:")
-        st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+        no_model_note()
         st.stop()
     return model
 
@@ -302,7 +306,8 @@ def _latent_view(model_key: str, _model: vae_core.VAE, n: int) -> LatentView:
 
 def latent_view(model_key: str, n: int = LATENT_POINTS) -> LatentView:
     """The cached latent view of a model in the picker (raises for a 1-D latent)."""
-    return _latent_view(model_key, get_model(model_key), n)
+    cache_key = model_key if model_key in trained_models() else str(checkpoint_dir() / model_key)
+    return _latent_view(cache_key, get_model(model_key), n)
 
 
 def selected_point(event) -> tuple[float, float] | None:
@@ -331,9 +336,10 @@ def show(image, caption: str | None = None, scale: int = 3, width="content"):
     st.image(images.to_uint8(image, scale), caption=caption, width=width)
 
 
-def show_grid(grid, caption: str | None = None, scale: int = 3, cols: int | None = None):
+def show_grid(grid, caption: str | None = None, scale: int = 3, cols: int | None = None,
+              width="content"):
     """Show images (N, 28, 28) or (rows, cols, 28, 28) tiled into one picture."""
-    show(images.tile(grid, cols=cols), caption, scale)
+    show(images.tile(grid, cols=cols), caption, scale, width)
 
 
 def new_seed() -> int:

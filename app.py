@@ -1,0 +1,18 @@
+"""VAE Lab: `streamlit run app.py`. Page config, navigation and the shared sidebar."""
+
+import streamlit as st
+
+import ui_common as ui
+
+st.set_page_config(page_title="VAE Lab", page_icon=":material/blur_on:", layout="wide")
+
+pages = st.navigation([
+    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("app_pages/generate.py", title="Generate", icon=":material/draw:"),
+    st.Page("app_pages/latent.py", title="Latent space", icon=":material/scatter_plot:"),
+])
+ui.crisp_images()
+ui.sidebar()
+with ui.friendly_errors():
+    pages.run()

@@ -1,0 +1,61 @@
+"""Generate: pick a digit (or all ten) and a style seed; see the grid, download it as a PNG."""
+
+import streamlit as st
+
+import ui_common as ui
+from vae_core import images
+
+ALL = "all"
+
+st.title("Generate")
+model = ui.require_active_model()
+names = ui.class_names(model)
+conditional = model.config.conditional
+thing = "digit" if model.config.dataset == "mnist" else "garment"
+
+choice = st.pills(
+    f"Which {thing}", [ALL, *range(10)], default=ALL, required=True, key="gen_digit",
+    format_func=lambda c: f"All ten {thing}s" if c == ALL else names[c], disabled=not conditional,
+    help=f"One {thing} in many styles, or all ten side by side (each row one style).")
+if not conditional:
+    st.caption(f"This model is **unconditional**: it was never told which {thing} it was "
+               "looking at, so you cannot ask for one. It draws random samples from its prior "
+               "instead. Pick a conditional model in the sidebar to choose.")
+
+st.session_state.setdefault("gen_seed", 0)
+seed_col, button_col, count_col, temp_col = st.columns([2, 1.5, 3, 3], vertical_alignment="bottom")
+with seed_col:
+    seed = st.number_input("Style seed", 0, 2**31 - 1, step=1, key="gen_seed",
+                           help="The same seed always gives the same style (handwriting).")
+with button_col:
+    st.button("New style", icon=":material/casino:", key="gen_new_style",
+              on_click=lambda: st.session_state.update(gen_seed=ui.new_seed()),
+              help="Pick a random style seed.")
+with count_col:
+    all_ten = conditional and choice == ALL
+    count = st.slider("Styles (rows)" if all_ten else "Samples", 1, 12 if all_ten else 40,
+                      6 if all_ten else 16, key=f"gen_count_{all_ten}",
+                      help="Each row uses the next seed: seed, seed + 1, …" if all_ten else
+                           "How many images to draw.")
+with temp_col:
+    temperature = st.slider("Temperature", 0.0, 2.0, 1.0, 0.1, key="gen_temperature",
+                            help="How far from the average style to sample (the spread of the "
+                                 "style sample). 0 gives the most typical style; above 1 "
+                                 "gets adventurous, and eventually messy.")
+
+seeds = [int(seed) + i for i in range(count)]
+if all_ten:
+    grid = model.generate_grid(seeds, list(range(10)), temperature)  # rows: styles, cols: digits
+    caption = f"Rows: style seeds {seeds[0]}–{seeds[-1]}. Columns: " + ", ".join(names) + "."
+elif conditional:
+    grid = model.generate_grid(seeds, [choice], temperature)[:, 0]  # one digit, many styles
+    caption = f"{names[choice]} in {count} styles (seeds {seeds[0]}–{seeds[-1]})."
+else:
+    grid = model.generate_grid([int(seed)], list(range(count)), temperature)[0]
+    caption = f"{count} samples from the prior (seed {int(seed)})."
+
+picture = images.tile(grid, cols=None if all_ten else min(count, 10))
+ui.show(picture, caption, scale=3)
+st.download_button("Download PNG", images.to_png(picture, scale=4), key="gen_download",
+                   file_name=f"vae-lab-{choice}-seed{int(seed)}.png", mime="image/png",
+                   icon=":material/download:")

@@ -1,0 +1,104 @@
+"""AppTest tests of the Home, Generate and Latent pages and the shared sidebar."""
+
+import pytest
+
+import ui_common
+from apptest_support import (PAGES, ROOT, assert_calm, image_urls, make_tiny_checkpoints,
+                             open_app, texts)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory, tiny_data):
+    return make_tiny_checkpoints(tmp_path_factory.mktemp("checkpoints"), tiny_data)
+
+
+@pytest.fixture
+def checkpoints(tiny_checkpoints, monkeypatch):
+    monkeypatch.setenv("VAE_LAB_CHECKPOINTS", str(tiny_checkpoints))
+    return tiny_checkpoints
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p != "app_pages/latent.py"])
+def test_page_renders(checkpoints, page):
+    at = open_app(page)
+    assert_calm(at)
+    assert at.title
+
+
+def test_sidebar_lists_the_available_models_and_dataset(checkpoints):
+    at = open_app()
+    picker = at.selectbox(key=ui_common.ACTIVE)
+    assert picker.value == "mnist_conditional"
+    assert set(picker.options) == {ui_common.SHIPPED[name] for name in
+                                   ("mnist_conditional", "mnist_2d_kl_on", "mnist_2d_kl_off")}
+    assert "MNIST digits" in "\n".join(c.value for c in at.sidebar.caption)
+
+
+def test_home_shows_a_row_of_digits_and_links(checkpoints):
+    at = open_app()
+    assert len(image_urls(at)) >= 2  # the diagram and the row of digits
+    before = image_urls(at)
+    at.button[0].click().run()  # "Another style"
+    assert image_urls(at) != before
+    assert len(at.get("page_link")) == 3
+
+
+def test_generate_changes_with_digit_and_seed(checkpoints):
+    at = open_app("app_pages/generate.py")
+    assert_calm(at)
+    all_ten = image_urls(at)
+    at.pills(key="gen_digit").set_value(3).run()
+    three = image_urls(at)
+    assert three != all_ten
+    at.number_input(key="gen_seed").set_value(42).run()
+    three_seed_42 = image_urls(at)
+    assert three_seed_42 != three
+    at.pills(key="gen_digit").set_value(5).run()
+    assert image_urls(at) != three_seed_42
+    at.pills(key="gen_digit").set_value(3).run()
+    assert image_urls(at) == three_seed_42  # same digit and seed: the same picture
+    at.button(key="gen_new_style").click().run()
+    assert at.number_input(key="gen_seed").value != 42
+    assert at.get("download_button")
+    assert_calm(at)
+
+
+def test_generate_unconditional_model_disables_digit_choice(checkpoints):
+    at = open_app()
+    at.selectbox(key=ui_common.ACTIVE).set_value("mnist_2d_kl_on").run()
+    at.switch_page("app_pages/generate.py").run()
+    assert_calm(at)
+    assert at.pills(key="gen_digit").disabled
+    assert "unconditional" in texts(at)
+    assert image_urls(at)
+
+
+def test_latent_page_scatter_manifold_and_kl_comparison(checkpoints, mnist):
+    at = open_app("app_pages/latent.py")
+    assert_calm(at)
+    charts = at.get("plotly_chart")
+    assert len(charts) == 4  # explore: scatter + manifold; KL tab: two scatters
+    assert "KL on (β = 1)" in texts(at) and "KL off (β = 0)" in texts(at)
+    before = image_urls(at)
+    at.slider(key=next(s.key for s in at.slider if s.key.startswith("zx_"))).set_value(1.5).run()
+    assert image_urls(at) != before  # the decoded point changed
+    assert_calm(at)
+
+
+def test_missing_checkpoints_give_messages_not_errors(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAE_LAB_CHECKPOINTS", str(tmp_path))
+    for page in PAGES:
+        at = open_app(page)
+        assert_calm(at)
+        assert at.info or at.warning, page
+
+
+def test_shipped_checkpoints(monkeypatch, mnist):
+    shipped = ROOT / "checkpoints"
+    if not all((shipped / name / "model.keras").exists() for name in ui_common.SHIPPED):
+        pytest.skip("the shipped checkpoints are not all present yet")
+    monkeypatch.delenv("VAE_LAB_CHECKPOINTS", raising=False)
+    for page in PAGES:
+        at = open_app(page)
+        assert_calm(at)
+        assert not at.error and not at.warning, page

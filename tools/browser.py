@@ -1,0 +1,104 @@
+"""Drive the real app in headless Chromium: used by tests/test_browser.py and tools/screenshots.py.
+
+Needs Debian's /usr/bin/chromium and the `playwright` pip package (never `playwright install`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+# Without the network flags Chromium keeps calling home, which floods a closed network.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+PAGES = {"home": "/", "train": "/train", "generate": "/generate", "latent": "/latent"}
+
+
+def missing_requirements() -> str | None:
+    """Why the browser cannot run here, or None when it can."""
+    if not Path(CHROMIUM).exists():
+        return f"{CHROMIUM} is missing (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is missing (pip install -r requirements-dev.txt)"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(env: dict | None = None, timeout: float = 90):
+    """`streamlit run app.py` on a free port; yields the base URL, stops the server after."""
+    port = free_port()
+    log = tempfile.NamedTemporaryFile("w+", prefix="vae-lab-streamlit-", suffix=".log")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                log.seek(0)
+                raise RuntimeError(f"streamlit did not become healthy on port {port}:\n"
+                                   + log.read()[-3000:])
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@contextlib.contextmanager
+def browser_page(width: int = 1400, height: int = 900):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            yield page
+        finally:
+            browser.close()
+
+
+def wait_until_idle(page, timeout_ms: int = 120_000, settle_ms: int = 1500):
+    """Wait for the script run to finish (status widget gone) and charts to draw."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
+    page.wait_for_timeout(settle_ms)
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached",
+                           timeout=timeout_ms)
+    page.wait_for_timeout(settle_ms)
+
+
+def visit(page, base_url: str, path: str):
+    page.goto(base_url + path, wait_until="domcontentloaded")
+    wait_until_idle(page)
+    return page

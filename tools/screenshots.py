@@ -1,0 +1,71 @@
+"""Screenshots of every page, taken in headless Chromium, into docs/screenshots/.
+
+    python tools/screenshots.py            # uses checkpoints/ (or VAE_LAB_CHECKPOINTS)
+
+Needs /usr/bin/chromium, the `playwright` package (requirements-dev.txt) and the datasets
+(KERAS_HOME) for the Latent page.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tools.browser import (PAGES, ROOT, browser_page, missing_requirements,  # noqa: E402
+                           serve, visit)
+
+OUT = ROOT / "docs" / "screenshots"
+
+
+def save_small(png: bytes, path: Path, max_width: int = 1200):
+    """Shrink and quantise a screenshot so the README stays light (about 100-300 KB)."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    if image.width > max_width:
+        image = image.resize((max_width, round(image.height * max_width / image.width)),
+                             Image.LANCZOS)
+    image = image.quantize(colors=256, method=Image.Quantize.MAXCOVERAGE, dither=Image.Dither.NONE)
+    image.save(path, optimize=True)
+
+
+def whole_page(page) -> bytes:
+    """Streamlit scrolls inside its main container, so grow the viewport to fit it first."""
+    height = page.evaluate(
+        "() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": page.viewport_size["width"], "height": max(900, height)})
+    page.wait_for_timeout(1000)
+    png = page.screenshot(full_page=True)
+    page.set_viewport_size({"width": page.viewport_size["width"], "height": 900})
+    return png
+
+
+def main() -> int:
+    problem = missing_requirements()
+    if problem:
+        print(f"cannot take screenshots: {problem}", file=sys.stderr)
+        return 1
+    OUT.mkdir(parents=True, exist_ok=True)
+    with serve() as url, browser_page() as page:
+        for name, path in PAGES.items():
+            visit(page, url, path)
+            if name == "train":
+                page.get_by_role("button", name="Start training").click()
+                page.wait_for_timeout(25_000)  # a few epochs of the default run
+            if page.locator('[data-testid="stException"]').count():
+                print(f"{name}: the page shows an exception", file=sys.stderr)
+            save_small(whole_page(page), OUT / f"{name}.png")
+            print(f"wrote {OUT / f'{name}.png'}")
+        if page.get_by_role("tab", name="KL on vs KL off").count():
+            page.get_by_role("tab", name="KL on vs KL off").click()
+            page.wait_for_timeout(3000)
+            save_small(whole_page(page), OUT / "latent_kl.png")
+            print(f"wrote {OUT / 'latent_kl.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
