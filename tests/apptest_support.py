@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 import vae_core
@@ -31,6 +32,19 @@ def make_tiny_checkpoints(root: Path, data) -> Path:
         result = vae_core.train(config, data, validate=False)
         vae_core.save_checkpoint(result.model, root / name, result.history)
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory, tiny_data):
+    """Import this fixture into a test module to use it."""
+    return make_tiny_checkpoints(tmp_path_factory.mktemp("checkpoints"), tiny_data)
+
+
+@pytest.fixture
+def checkpoints(tiny_checkpoints, monkeypatch):
+    """Point the app at the tiny checkpoints."""
+    monkeypatch.setenv("VAE_LAB_CHECKPOINTS", str(tiny_checkpoints))
+    return tiny_checkpoints
 
 
 def open_app(page: str | None = None) -> AppTest:

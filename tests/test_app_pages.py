@@ -3,19 +3,8 @@
 import pytest
 
 import ui_common
-from apptest_support import (PAGES, ROOT, assert_calm, image_urls, make_tiny_checkpoints,
-                             open_app, texts)
-
-
-@pytest.fixture(scope="session")
-def tiny_checkpoints(tmp_path_factory, tiny_data):
-    return make_tiny_checkpoints(tmp_path_factory.mktemp("checkpoints"), tiny_data)
-
-
-@pytest.fixture
-def checkpoints(tiny_checkpoints, monkeypatch):
-    monkeypatch.setenv("VAE_LAB_CHECKPOINTS", str(tiny_checkpoints))
-    return tiny_checkpoints
+from apptest_support import (PAGES, ROOT, assert_calm, checkpoints,  # noqa: F401 (fixtures)
+                             image_urls, open_app, texts, tiny_checkpoints)
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if p != "app_pages/latent.py"])

@@ -1,0 +1,33 @@
+"""Every page in a real headless Chromium: it renders, and no exception box appears.
+
+Slow (a real server, TensorFlow import, a browser); skipped when Chromium or Playwright is missing.
+"""
+
+import pytest
+
+from apptest_support import tiny_checkpoints  # noqa: F401 (a fixture)
+from tools.browser import PAGES, browser_page, missing_requirements, serve, visit
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_checkpoints):
+    problem = missing_requirements()
+    if problem:
+        pytest.skip(problem)
+    with serve({"VAE_LAB_CHECKPOINTS": str(tiny_checkpoints)}) as url:
+        yield url
+
+
+@pytest.mark.parametrize("path", [PAGES["latent"], PAGES["generate"], PAGES["train"],
+                                  PAGES["home"]])
+def test_page_renders_without_exceptions(app_url, path):
+    # A deep link first: the first visit after a server start must get the full app too.
+    with browser_page() as page:
+        visit(page, app_url, path)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        assert page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').count() == 1
+        assert page.locator("h1").count() >= 1
+        alerts = page.locator('[data-testid="stAlertContentError"]').all_inner_texts()
+        assert not [a for a in alerts if "unexpected" in a], alerts
