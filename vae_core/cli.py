@@ -146,11 +146,13 @@ def _judge(args, argv) -> int:
 
 def _quality(args) -> int:
     from .checkpoints import load_checkpoint
-    from .quality import quality_report, update_card
+    from .quality import quality_report, update_card, write_latent_png
 
     model = load_checkpoint(args.checkpoint)
     report = quality_report(model, judge_file=args.judge)
     if not args.no_write:
+        if model.config.latent_dim == 2:
+            write_latent_png(model, args.checkpoint)
         update_card(args.checkpoint, "quality", report)
     print(json.dumps(report, indent=2))
     return 0

@@ -11,6 +11,7 @@ a metric is only comparable between checkpoints when the same judge scores them 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -25,6 +26,7 @@ from .data import Dataset, load_dataset
 JUDGE_DIR = Path(__file__).resolve().parents[1] / "checkpoints" / "judges"
 AGREEMENT_SEEDS = 100  # style seeds per class
 PRIOR_SAMPLES = 1000  # samples scored for unconditional models
+AGREEMENT_BARS = {"mnist": 0.98, "fashion_mnist": 0.85}  # targets for conditional checkpoints
 
 
 def judge_path(dataset: str) -> Path:
@@ -133,6 +135,47 @@ def latent_scale(model, dataset: Dataset) -> dict:
     }
 
 
+# Matplotlib's "tab10" colours, one per class.
+CLASS_COLOURS = np.array([(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40),
+                          (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127),
+                          (188, 189, 34), (23, 190, 207)], np.uint8)
+
+
+def latent_scatter_png(means, labels, size: int = 360, lim: float | None = None) -> bytes:
+    """PNG of 2-D encoded means coloured by class, axes +-lim, the prior's +-1/2/3 std rings grey.
+
+    With lim=None the view fits the data, so a latent that ignores the prior shows up as tiny
+    grey rings in a huge square (the axis range is printed in the corner).
+    """
+    from PIL import Image, ImageDraw
+
+    means = np.asarray(means, np.float32)[:, :2]
+    lim = float(lim or max(3.0, np.ceil(np.abs(means).max() * 1.05)))
+    img = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(img)
+    half = size / 2
+
+    def px(v):
+        return half + np.asarray(v) / lim * (half - 4)
+
+    draw.line([(0, half), (size, half)], fill=(220, 220, 220))
+    draw.line([(half, 0), (half, size)], fill=(220, 220, 220))
+    for r in (1, 2, 3):
+        rad = r / lim * (half - 4)
+        draw.ellipse([half - rad, half - rad, half + rad, half + rad], outline=(150, 150, 150))
+    xs, ys = px(means[:, 0]), px(-means[:, 1])  # y up
+    for x, y, label in zip(xs, ys, np.asarray(labels)):
+        draw.point([(x, y), (x + 1, y), (x, y + 1), (x + 1, y + 1)],
+                   fill=tuple(int(c) for c in CLASS_COLOURS[int(label)]))
+    draw.text((6, 4), f"axes: -{lim:g} .. {lim:g}   grey rings: 1, 2, 3 (prior std)",
+              fill=(0, 0, 0))
+    for c in range(NUM_CLASSES):
+        draw.text((6 + 18 * c, size - 14), str(c), fill=tuple(int(v) for v in CLASS_COLOURS[c]))
+    buffer = io.BytesIO()
+    img.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def quality_report(model, judge=None, dataset: Dataset | None = None,
                    judge_file=None) -> dict:
     """Every quality figure for one checkpoint, as a JSON-safe dict."""
@@ -170,3 +213,18 @@ def update_card(path, section: str, value) -> dict:
         Path(tmp).unlink(missing_ok=True)
         raise
     return card
+
+
+LATENT_PNG = "latent.png"
+LATENT_PNG_POINTS = 5000
+
+
+def write_latent_png(model, path, dataset: Dataset | None = None) -> Path:
+    """latent.png beside a 2-D model: the first 5,000 test images' encoded means, by class."""
+    dataset = dataset or load_dataset(model.config.dataset)
+    means, _ = model.encode(dataset.x_test[:LATENT_PNG_POINTS])
+    out = Path(path) / LATENT_PNG
+    tmp = out.with_name(f".{LATENT_PNG}.tmp")
+    tmp.write_bytes(latent_scatter_png(means, dataset.y_test[:LATENT_PNG_POINTS]))
+    tmp.replace(out)
+    return out
