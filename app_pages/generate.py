@@ -15,6 +15,7 @@ thing = "digit" if model.config.dataset == "mnist" else "garment"
 
 choice = st.pills(
     f"Which {thing}", [ALL, *range(10)], default=ALL, required=True, key="gen_digit",
+    persist_state="session",
     format_func=lambda c: f"All ten {thing}s" if c == ALL else names[c], disabled=not conditional,
     help=f"One {thing} in many styles, or all ten side by side (each row one style).")
 if not conditional:
@@ -26,6 +27,7 @@ st.session_state.setdefault("gen_seed", 0)
 seed_col, button_col, count_col, temp_col = st.columns([2, 1.5, 3, 3], vertical_alignment="bottom")
 with seed_col:
     seed = st.number_input("Style seed", 0, 2**31 - 1, step=1, key="gen_seed",
+                           persist_state="session",
                            help="The same seed always gives the same style (handwriting).")
 with button_col:
     st.button("New style", icon=":material/casino:", key="gen_new_style",
@@ -34,11 +36,12 @@ with button_col:
 with count_col:
     all_ten = conditional and choice == ALL
     count = st.slider("Styles (rows)" if all_ten else "Samples", 1, 12 if all_ten else 40,
-                      6 if all_ten else 16, key=f"gen_count_{all_ten}",
+                      6 if all_ten else 16, key=f"gen_count_{all_ten}", persist_state="session",
                       help="Each row uses the next seed: seed, seed + 1, …" if all_ten else
                            "How many images to draw.")
 with temp_col:
     temperature = st.slider("Temperature", 0.0, 2.0, 1.0, 0.1, key="gen_temperature",
+                            persist_state="session",
                             help="How far from the average style to sample (the spread of the "
                                  "style sample). 0 gives the most typical style; above 1 "
                                  "gets adventurous, and eventually messy.")

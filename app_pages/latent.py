@@ -40,13 +40,14 @@ def explore_active_model():
     with range_col:
         fit = max(1.0, math.ceil(view.extent() * 2) / 2)
         lim = st.slider("Range shown (±)", 0.5, max(10.0, 2 * fit), fit, 0.5, key=f"lim_{key}",
+                        persist_state="session",
                         help="Half-width of the square that the map and the grid show.")
     with size_col:
-        n = st.slider("Grid size", 5, 25, 15, key="manifold_n",
+        n = st.slider("Grid size", 5, 25, 15, key="manifold_n", persist_state="session",
                       help="The decoded grid has n × n images, decoded in one batch.")
     with digit_col:
         digit = (st.selectbox("Decode as", range(10), format_func=lambda d: names[d],
-                              key="latent_digit",
+                              key="latent_digit", persist_state="session",
                               help="A conditional model also needs the class to draw.")
                  if model.config.conditional else None)
 

@@ -12,51 +12,59 @@ LOSS_NAMES = {"bce": "Binary cross-entropy", "mse": "Squared error"}
 
 
 def settings_form(running: bool) -> VAEConfig | None:
-    """The experiment settings; returns a config when Start is pressed."""
+    """The experiment settings (kept while you visit other pages); a config when Start is hit."""
+    keep = "session"
     with st.form("train_settings"):
         data_col, model_col, loss_col, run_col = st.columns(4, gap="medium")
         with data_col:
-            dataset = st.selectbox("Dataset", DATASETS, key="train_dataset",
-                                   format_func=DISPLAY_NAMES.get,
-                                   help="Handwritten digits, or small photos of clothes.")
-            arch = st.radio("Architecture", ARCHITECTURES, key="train_arch",
-                            format_func=ARCH_NAMES.get,
-                            help="MLP: dense layers, about 3 s per epoch here. Convolutional: "
-                                 "sharper images, several times slower.")
+            dataset = st.selectbox(
+                "Dataset", DATASETS, format_func=DISPLAY_NAMES.get, key="train_dataset",
+                persist_state=keep, help="Handwritten digits, or small photos of clothes.")
+            arch = st.radio(
+                "Architecture", ARCHITECTURES, format_func=ARCH_NAMES.get, key="train_arch",
+                persist_state=keep,
+                help="MLP: dense layers, about 3 s per epoch here. Convolutional: sharper "
+                     "images, several times slower.")
             conditional = st.toggle(
-                "Class-conditioned", value=False, key="train_conditional",
+                "Class-conditioned", value=False, key="train_conditional", persist_state=keep,
                 help="Adds a classifier and tells the decoder which digit to draw, so you can "
                      "ask for one on the Generate page. The latent space then holds only style.")
         with model_col:
             latent_dim = st.number_input(
-                "Style latent size", 1, 64, 2, key="train_latent_dim",
+                "Style latent size", 1, 64, 2, key="train_latent_dim", persist_state=keep,
                 help="How many numbers describe an image. 2 lets you watch the latent space "
                      "organise itself on a plane; 8–20 gives sharper images.")
-            hidden = st.text_input("Hidden layers", "512", key="train_hidden",
-                                   help="Sizes of the dense layers, e.g. 512 or 512,256.")
-            seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="train_seed",
-                                   help="Fixes the initial weights and data order.")
+            hidden = st.text_input(
+                "Hidden layers", "512", key="train_hidden", persist_state=keep,
+                help="Sizes of the dense layers, e.g. 512 or 512,256.")
+            seed = st.number_input(
+                "Seed", 0, 2**31 - 1, 0, key="train_seed", persist_state=keep,
+                help="Fixes the initial weights and the data order.")
         with loss_col:
             beta = st.number_input(
-                "β (KL weight)", 0.0, 10.0, 1.0, 0.1, key="train_beta", format="%.1f",
+                "β (KL weight)", 0.0, 10.0, 1.0, 0.1, format="%.1f", key="train_beta",
+                persist_state=keep,
                 help="How strongly codes are pulled towards N(0, I). 1 is a standard VAE; "
                      "0 switches KL off (a plain autoencoder that cannot sample well).")
             warmup = st.number_input(
-                "KL warm-up epochs", 0, 50, 0, key="train_warmup",
+                "KL warm-up epochs", 0, 50, 0, key="train_warmup", persist_state=keep,
                 help="Ramp β up from 0 over this many epochs, so the decoder learns to use the "
                      "codes before KL squeezes them.")
-            recon_loss = st.radio("Reconstruction loss", RECON_LOSSES, key="train_recon_loss",
-                                  format_func=LOSS_NAMES.get,
-                                  help="How redrawing errors are counted, summed over the 784 "
-                                       "pixels. Cross-entropy is the usual choice.")
+            recon_loss = st.radio(
+                "Reconstruction loss", RECON_LOSSES, format_func=LOSS_NAMES.get,
+                key="train_recon_loss", persist_state=keep,
+                help="How redrawing errors are counted, summed over the 784 pixels. "
+                     "Cross-entropy is the usual choice.")
         with run_col:
-            epochs = st.number_input("Epochs", 1, 50, 5, key="train_epochs",
-                                     help="Passes over the 60,000 training images.")
-            batch_size = st.select_slider("Batch size", [32, 64, 128, 256, 512], 128,
-                                          key="train_batch_size", help="Images per update step.")
-            learning_rate = st.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2],
-                                             1e-3, format_func="{:g}".format, key="train_lr",
-                                             help="Step size of the Adam optimiser.")
+            epochs = st.number_input(
+                "Epochs", 1, 50, 5, key="train_epochs", persist_state=keep,
+                help="Passes over the 60,000 training images.")
+            batch_size = st.select_slider(
+                "Batch size", [32, 64, 128, 256, 512], 128, key="train_batch_size",
+                persist_state=keep, help="Images per update step.")
+            learning_rate = st.select_slider(
+                "Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], 1e-3, format_func="{:g}".format,
+                key="train_lr", persist_state=keep, help="Step size of the Adam optimiser.")
         start = st.form_submit_button("Start training", type="primary", disabled=running,
                                       icon=":material/play_arrow:")
     if not start:
@@ -180,6 +188,8 @@ else:
         if running and not job.running:
             st.rerun()  # just finished: redraw the whole page, and the sidebar's model list
         with ui.friendly_errors():
+            st.markdown(f"**This run:** {DISPLAY_NAMES[snap.config.dataset]}, "
+                        f"{ui.describe(snap.config)}")
             status_line(job, snap)
             if snap.batches:
                 st.plotly_chart(charts.loss_figure(snap.batches, snap.epochs,

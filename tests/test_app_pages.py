@@ -91,3 +91,11 @@ def test_shipped_checkpoints(monkeypatch, mnist):
         at = open_app(page)
         assert_calm(at)
         assert not at.error and not at.warning, page
+
+
+def test_generate_settings_survive_a_visit_to_another_page(checkpoints):
+    at = open_app("app_pages/generate.py")
+    at.number_input(key="gen_seed").set_value(1234).run()
+    at.switch_page("app_pages/home.py").run()
+    at.switch_page("app_pages/generate.py").run()
+    assert at.number_input(key="gen_seed").value == 1234

@@ -5,6 +5,7 @@ the stopped run uses the full set so that it is still running when Stop is press
 """
 
 import ui_common
+import vae_core
 from apptest_support import (assert_calm, checkpoints, image_urls,  # noqa: F401 (fixtures)
                              open_app, run_until, tiny_checkpoints)
 
@@ -88,3 +89,15 @@ def test_run_survives_page_switches_refuses_a_second_visitor_and_stops(checkpoin
     finally:
         stop_job(visitor)
         stop_job(other)
+
+
+def test_missing_dataset_shows_how_to_fix_it(checkpoints, monkeypatch):
+    def unavailable(name):
+        raise vae_core.DataUnavailableError(f"Could not load {name}: connect to the internet.")
+
+    monkeypatch.setattr(vae_core, "load_dataset", unavailable)
+    at = open_app(TRAIN)
+    start(at)
+    assert_calm(at)
+    assert any("connect to the internet" in e.value for e in at.error)
+    assert "job" not in at.session_state
