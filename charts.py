@@ -30,7 +30,8 @@ def loss_figure(batches: list[dict], epochs: list, steps_per_epoch: int,
                         horizontal_spacing=0.05)
     stride = max(1, len(batches) // MAX_LINE_POINTS)
     shown = batches[::stride]
-    epoch_steps = [e.epoch * steps_per_epoch for e in epochs]
+    epoch_ends = [e.epoch * steps_per_epoch for e in epochs]
+    epoch_middles = [(e.epoch - 0.5) * steps_per_epoch for e in epochs]  # a mean over the epoch
     for col, (key, _) in enumerate(terms, start=1):
         first = col == 1
         fig.add_trace(go.Scatter(
@@ -38,20 +39,20 @@ def loss_figure(batches: list[dict], epochs: list, steps_per_epoch: int,
             line=dict(width=1, color="rgba(76, 120, 168, 0.45)"), name="per batch",
             legendgroup="batch", showlegend=first), row=1, col=col)
         fig.add_trace(go.Scatter(
-            x=epoch_steps, y=[e.metrics.get(key) for e in epochs], mode="lines+markers",
+            x=epoch_middles, y=[e.metrics.get(key) for e in epochs], mode="lines+markers",
             line=dict(width=2.5, color=PALETTE[1]), name="epoch mean (training)",
             legendgroup="epoch", showlegend=first), row=1, col=col)
         if any(f"val_{key}" in e.metrics for e in epochs):
             fig.add_trace(go.Scatter(
-                x=epoch_steps, y=[e.metrics.get(f"val_{key}") for e in epochs],
+                x=epoch_ends, y=[e.metrics.get(f"val_{key}") for e in epochs],
                 mode="lines+markers", line=dict(width=2, dash="dot", color=PALETTE[4]),
                 name="epoch (test images)", legendgroup="val", showlegend=first), row=1, col=col)
         epoch_values = [e.metrics.get(k) for e in epochs for k in (key, f"val_{key}")]
         fig.update_yaxes(range=_robust_range([b.get(key) for b in batches], epoch_values),
                          row=1, col=col)
-    fig.update_xaxes(title_text="batch", title_standoff=4)
-    fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10),
-                      legend=dict(orientation="h", y=-0.28, x=0))
+    fig.update_xaxes(title_text="batch")
+    fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10),
+                      legend=dict(orientation="h", y=-0.3, x=0))
     return fig
 
 
@@ -74,7 +75,8 @@ def _robust_range(batch_values, epoch_values=()) -> list[float] | None:
 
 
 def latent_scatter(points, labels, names, lim: float, *, axis_titles=("z₁", "z₂"),
-                   prior_box: bool = False, height: int = 440) -> go.Figure:
+                   prior_box: bool = False, height: int = 440,
+                   legend_on_top: bool = False) -> go.Figure:
     """Encoded means coloured by class, on a square [-lim, lim]² (same scale on both axes)."""
     points, labels = np.asarray(points), np.asarray(labels)
     fig = go.Figure()
@@ -91,8 +93,10 @@ def latent_scatter(points, labels, names, lim: float, *, axis_titles=("z₁", "z
                      zerolinecolor="#ccc", constrain="domain")
     fig.update_yaxes(range=[-lim, lim], title_text=axis_titles[1], zeroline=True,
                      zerolinecolor="#ccc", scaleanchor="x", scaleratio=1, constrain="domain")
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10),
-                      legend=dict(itemsizing="constant", title_text=""))
+    legend = dict(itemsizing="constant", title_text="")
+    if legend_on_top:
+        legend.update(orientation="h", y=1.02, yanchor="bottom", x=0)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), legend=legend)
     return fig
 
 

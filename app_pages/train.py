@@ -82,6 +82,8 @@ def status_line(job, snap):
     with bar_col:
         if snap.status == "pending":
             text = "Starting: loading the data and building the model…"
+        elif snap.status == "failed":
+            text = "Training failed."
         elif snap.finished:
             text = snap.reason
         else:
@@ -121,7 +123,7 @@ def epoch_previews(snap):
         with columns[2]:
             st.markdown("**Where 1,000 test images land in the latent space**")
             st.plotly_chart(charts.latent_scatter(shown.latent_means, snap.preview_labels,
-                                                  names, lim, height=330))
+                                                  names, lim, height=380, legend_on_top=True))
 
 
 def result_panel(job, snap):
@@ -147,13 +149,11 @@ def result_panel(job, snap):
                                               f"{metrics['latent_dim']}",
                        help="Latent dimensions the model actually uses (KL > 0.01 nats).")
     st.caption(metrics["meaning"])
-    use_col, download_col, _ = st.columns([1, 1, 3])
-    with use_col:
+    with st.container(horizontal=True):
         st.button("Use this model", type="primary", icon=":material/check:",
                   on_click=ui.use_model, args=(entry.key,), key="train_use",
                   disabled=ui.active_key() == entry.key,
                   help="Make it the active model of the Generate and Latent pages.")
-    with download_col:
         st.download_button("Download checkpoint (.zip)", ui.checkpoint_zip(entry),
                            file_name="vae_lab_model.zip", mime="application/zip",
                            icon=":material/download:", key="train_download")
@@ -169,9 +169,9 @@ job = ui.current_job()
 running = job is not None and job.running
 with ui.friendly_errors():
     config = settings_form(running)
-    if config is not None:
+    if config is not None and not running:
         if ui.start_training(config):
-            job, running = ui.current_job(), True
+            st.rerun()  # redraw with Start disabled and the live view running
         else:
             st.warning("Another training run is using this server right now. To keep the app "
                        "responsive for everyone, only "
