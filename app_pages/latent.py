@@ -55,7 +55,8 @@ def explore_active_model():
     scatter_col, grid_col = st.columns(2)
     with scatter_col:
         event = st.plotly_chart(
-            charts.latent_scatter(view.points, view.labels, names, lim, axis_titles=titles),
+            charts.latent_scatter(view.points, view.labels, names, lim, axis_titles=titles,
+                                  selectable=True),
             key=f"scatter_{key}", on_select="rerun", selection_mode=("points", "box"))
     with grid_col:
         grid = latent.manifold(model, n, lim, view.projection, digit)
