@@ -311,15 +311,15 @@ def latent_view(model_key: str, n: int = LATENT_POINTS) -> LatentView:
 
 
 def selected_point(event) -> tuple[float, float] | None:
-    """The latent point a scatter selection picks: a clicked point, or a box's centre."""
+    """The latent point a scatter selection picks: a box's centre, or a clicked point."""
     selection = getattr(event, "selection", None) or {}
-    points = selection.get("points") or []
-    if points:
-        return float(points[0]["x"]), float(points[0]["y"])
     for box in selection.get("box") or []:
         xs, ys = box.get("x") or [], box.get("y") or []
         if len(xs) == 2 and len(ys) == 2:
             return float(np.mean(xs)), float(np.mean(ys))
+    points = selection.get("points") or []
+    if points:
+        return float(points[0]["x"]), float(points[0]["y"])
     return None
 
 
