@@ -16,7 +16,8 @@ def app_url(tiny_checkpoints):
     problem = missing_requirements()
     if problem:
         pytest.skip(problem)
-    with serve({"VAE_LAB_CHECKPOINTS": str(tiny_checkpoints)}) as url:
+    with serve({"VAE_LAB_CHECKPOINTS": str(tiny_checkpoints),
+                "VAE_LAB_TRAIN_SUBSET": "2000"}) as url:
         yield url
 
 
@@ -31,3 +32,16 @@ def test_page_renders_without_exceptions(app_url, path):
         assert page.locator("h1").count() >= 1
         alerts = page.locator('[data-testid="stAlertContentError"]').all_inner_texts()
         assert not [a for a in alerts if "unexpected" in a], alerts
+
+
+def test_training_updates_live_and_ends_with_results(app_url):
+    """The fragment timer redraws the run without any click, and the finished run shows results."""
+    with browser_page() as page:
+        visit(page, app_url, PAGES["train"])
+        page.get_by_role("button", name="Start training").click()
+        progress = page.locator('[data-testid="stProgress"]')
+        progress.wait_for(timeout=60_000)
+        page.get_by_text("Finished 5 epochs").wait_for(timeout=120_000)
+        page.get_by_role("button", name="Use this model").wait_for(timeout=60_000)
+        assert page.get_by_role("heading", name="Result").count() == 1
+        assert page.locator('[data-testid="stException"]').count() == 0
