@@ -13,6 +13,7 @@ pages = st.navigation([
     st.Page("app_pages/latent.py", title="Latent space", icon=":material/scatter_plot:"),
 ])
 ui.crisp_images()
-ui.sidebar()
+with ui.friendly_errors():
+    ui.sidebar()
 with ui.friendly_errors():
     pages.run()
