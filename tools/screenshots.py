@@ -1,6 +1,6 @@
 """Screenshots of every page, taken in headless Chromium, into docs/screenshots/.
 
-    python tools/screenshots.py            # uses checkpoints/ (or VAE_LAB_CHECKPOINTS)
+    python tools/screenshots.py [--out DIR]   # uses checkpoints/ (or VAE_LAB_CHECKPOINTS)
 
 Needs /usr/bin/chromium, the `playwright` package (requirements-dev.txt) and the datasets
 (KERAS_HOME) for the Latent page.
@@ -8,6 +8,7 @@ Needs /usr/bin/chromium, the `playwright` package (requirements-dev.txt) and the
 
 from __future__ import annotations
 
+import argparse
 import io
 import sys
 from pathlib import Path
@@ -28,7 +29,7 @@ def save_small(png: bytes, path: Path, max_width: int = 1200):
     if image.width > max_width:
         image = image.resize((max_width, round(image.height * max_width / image.width)),
                              Image.LANCZOS)
-    image = image.quantize(colors=256, method=Image.Quantize.MAXCOVERAGE, dither=Image.Dither.NONE)
+    image = image.quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
     image.save(path, optimize=True)
 
 
@@ -44,11 +45,14 @@ def whole_page(page) -> bytes:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUT, help=f"folder (default {OUT})")
+    out = parser.parse_args().out
     problem = missing_requirements()
     if problem:
         print(f"cannot take screenshots: {problem}", file=sys.stderr)
         return 1
-    OUT.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     with serve() as url, browser_page() as page:
         for name, path in PAGES.items():
             visit(page, url, path)
@@ -57,13 +61,13 @@ def main() -> int:
                 page.wait_for_timeout(25_000)  # a few epochs of the default run
             if page.locator('[data-testid="stException"]').count():
                 print(f"{name}: the page shows an exception", file=sys.stderr)
-            save_small(whole_page(page), OUT / f"{name}.png")
-            print(f"wrote {OUT / f'{name}.png'}")
+            save_small(whole_page(page), out / f"{name}.png")
+            print(f"wrote {out / f'{name}.png'}")
         if page.get_by_role("tab", name="KL on vs KL off").count():
             page.get_by_role("tab", name="KL on vs KL off").click()
             page.wait_for_timeout(3000)
-            save_small(whole_page(page), OUT / "latent_kl.png")
-            print(f"wrote {OUT / 'latent_kl.png'}")
+            save_small(whole_page(page), out / "latent_kl.png")
+            print(f"wrote {out / 'latent_kl.png'}")
     return 0
 
 
