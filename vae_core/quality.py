@@ -158,11 +158,12 @@ def latent_scatter_png(means, labels, size: int = 360, lim: float | None = None)
     def px(v):
         return half + np.asarray(v) / lim * (half - 4)
 
-    draw.line([(0, half), (size, half)], fill=(220, 220, 220))
-    draw.line([(half, 0), (half, size)], fill=(220, 220, 220))
-    for r in (1, 2, 3):
-        rad = r / lim * (half - 4)
-        draw.ellipse([half - rad, half - rad, half + rad, half + rad], outline=(150, 150, 150))
+    for r in (3, 2, 1):  # filled, so they stay visible when the data dwarf them
+        rad = max(r / lim * (half - 4), r)
+        draw.ellipse([half - rad, half - rad, half + rad, half + rad],
+                     fill=(250 - 12 * r, 250 - 12 * r, 250 - 12 * r), outline=(150, 150, 150))
+    draw.line([(0, half), (size, half)], fill=(200, 200, 200))
+    draw.line([(half, 0), (half, size)], fill=(200, 200, 200))
     xs, ys = px(means[:, 0]), px(-means[:, 1])  # y up
     for x, y, label in zip(xs, ys, np.asarray(labels)):
         draw.point([(x, y), (x + 1, y), (x, y + 1), (x + 1, y + 1)],

@@ -1,0 +1,194 @@
+"""Write each shipped checkpoint's README.md (its model card) and checkpoints/README.md from the
+card.json files, so no number in them is ever typed by hand.
+
+    python checkpoints/write_readmes.py            # all folders under checkpoints/
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from vae_core.data import CLASS_NAMES  # noqa: E402
+from vae_core.quality import AGREEMENT_BARS  # noqa: E402
+
+SHIPPED = {
+    "mnist_conditional": "MNIST, digit-conditioned: the Generate page's default. Pick a digit and "
+                         "a style seed; the style is shared across digits.",
+    "mnist_2d_kl_on": "MNIST, unconditional, 2-D latent, KL on (beta = 1): the Latent page's "
+                      "well-behaved half of the comparison pair.",
+    "mnist_2d_kl_off": "MNIST, unconditional, 2-D latent, KL off (beta = 0): same architecture, "
+                       "seed and epochs as mnist_2d_kl_on, so the only difference is the KL term.",
+    "fashion_conditional": "Fashion-MNIST, class-conditioned: the garment selector.",
+    "fashion_2d_kl_on": "Fashion-MNIST, unconditional, 2-D latent, KL on (beta = 1).",
+}
+PAIR = ("mnist_2d_kl_on", "mnist_2d_kl_off")
+
+
+def load_card(name: str) -> dict:
+    return json.loads((HERE / name / "card.json").read_text())
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def model_card(name: str, card: dict, cards: dict) -> str:
+    ev, q = card["evaluation"], card.get("quality", {})
+    cfg = json.loads((HERE / name / "config.json").read_text())
+    size_mb = (HERE / name / "model.keras").stat().st_size / 2**20
+    lines = [
+        f"# {name}",
+        "",
+        SHIPPED.get(name, ""),
+        "",
+        "## How it was made",
+        "",
+        "```bash",
+        card["command"],
+        "```",
+        "",
+        f"- {cfg['arch'].upper()} VAE, hidden {cfg['hidden']}, style latent {cfg['latent_dim']}"
+        + (" + 10 class slots" if cfg["conditional"] else "")
+        + f", beta {cfg['beta']:g}, KL warm-up {cfg['kl_warmup_epochs']} epochs, "
+        f"{cfg['recon_loss'].upper()} loss, lr {cfg['learning_rate']:g}, batch {cfg['batch_size']}, "
+        f"seed {cfg['seed']}.",
+        f"- Trained {card['epochs_trained']} epochs in **{card['training_seconds']:.0f} s** on a "
+        f"shared 2-core CPU (Keras {card.get('keras_version', '?')}, {card['created']}).",
+        f"- `model.keras`: {size_mb:.2f} MB (weights only, no optimizer state).",
+        "",
+        "## Test-set evaluation (`python -m vae_core evaluate`)",
+        "",
+        f"| ELBO (nats / image) | reconstruction | KL | active units |"
+        + (" classifier accuracy |" if "classifier_accuracy" in ev else ""),
+        "|---|---|---|---|" + ("---|" if "classifier_accuracy" in ev else ""),
+        f"| **{ev['elbo']:.1f}** | {ev['reconstruction']:.1f} | {ev['kl']:.2f} | "
+        f"{ev['active_units']} of {ev['latent_dim']} |"
+        + (f" {pct(ev['classifier_accuracy'])} |" if "classifier_accuracy" in ev else ""),
+        "",
+        f"*Meaning:* {ev['meaning']} The KL column is unweighted (as if beta = 1) whatever beta "
+        f"the model was trained with; active units are latent dimensions whose mean KL exceeds "
+        f"0.01 nats.",
+        "",
+    ]
+    if cfg["beta"] == 0:
+        lines += ["Trained with beta = 0, this model never paid for its KL: the KL above (and so "
+                  "the ELBO) shows how far its posteriors wandered from the N(0, I) prior, which "
+                  "is also why samples drawn from that prior cover only a few digit shapes.", ""]
+    if q:
+        judge = q["judge"]
+        lines += ["## Sample quality (`python -m vae_core quality`)", "",
+                  f"Scored by an independent judge CNN (`checkpoints/judges/{judge['file']}`, "
+                  f"trained on the real training set, {pct(judge['test_accuracy'])} test accuracy, "
+                  f"mean confidence {judge['mean_confidence_on_real_test']:.3f} on real test "
+                  f"images); it shares nothing with the VAE's own classifier head.", ""]
+        if "conditional" in q:
+            c = q["conditional"]
+            bar = AGREEMENT_BARS[cfg["dataset"]]
+            verdict = "meets" if c["agreement"] >= bar else "**misses**"
+            names = CLASS_NAMES[cfg["dataset"]]
+            lines += [
+                f"- **Judge agreement: {pct(c['agreement'])}** over {c['samples']} samples "
+                f"({c['style_seeds']} style seeds x 10 classes): the judge's top class is the "
+                f"requested one. The target is {pct(bar)}: this model {verdict} it.",
+                f"- Judge mean confidence on the samples: {c['mean_confidence']:.3f} (top class); "
+                f"{c['mean_prob_requested']:.3f} for the requested class.",
+                "- Per-class agreement: " + ", ".join(
+                    f"{names[k]}: {pct(a)}" for k, a in enumerate(c["per_class_agreement"])) + ".",
+                "- Why the style latent is this small: [../TUNING.md](../TUNING.md).",
+            ]
+        if "prior_samples" in q:
+            p, names = q["prior_samples"], CLASS_NAMES[cfg["dataset"]]
+            lines += [
+                f"- {p['samples']} samples from the N(0, I) prior: judge mean confidence "
+                f"{p['mean_confidence']:.3f}; classes seen: " + ", ".join(
+                    f"{names[k]}: {pct(f)}" for k, f in enumerate(p["class_fractions"])) + ".",
+            ]
+        lat = q["latent"]
+        lines += [f"- Std of the encoded test means: **{lat['encoded_mean_std']:.2f}** "
+                  f"(per dim: {', '.join(f'{s:.2f}' for s in lat['encoded_mean_std_per_dim'])}; "
+                  f"largest |mean| {lat['encoded_mean_abs_max']:.1f}). The prior's std is 1."]
+        if name in PAIR and all(n in cards and "quality" in cards[n] for n in PAIR):
+            on, off = (cards[n]["quality"]["latent"]["encoded_mean_std"] for n in PAIR)
+            lines += [f"- KL on vs KL off (same architecture, seed, epochs): encoded-mean std "
+                      f"{on:.2f} vs {off:.2f} ({off / on:.1f}x)."]
+        lines.append("")
+    lines += ["## Samples", "",
+              ("Rows: style seeds 0-3; columns: classes 0-9 (one style per row)."
+               if cfg["conditional"] else
+               "Four rows of ten samples from the N(0, I) prior (seeds 0-3)."), "",
+              "![samples](samples.png)", ""]
+    if (HERE / name / "latent.png").exists():
+        lines += ["Encoded means of the first 5,000 test images, coloured by class (grey rings: "
+                  "1, 2 and 3 prior standard deviations):", "", "![latent](latent.png)", ""]
+    return "\n".join(lines)
+
+
+def index(cards: dict) -> str:
+    build = HERE / "build_info.json"
+    info = json.loads(build.read_text()) if build.exists() else {}
+    lines = [
+        "# Shipped checkpoints",
+        "",
+        "Small pretrained models the app loads at start-up (no training needed). Each folder "
+        "holds `model.keras`, `config.json`, `history.json`, `card.json`, `samples.png` and a "
+        "`README.md` model card generated from `card.json` by `write_readmes.py`.",
+        "",
+        "Rebuild everything (judges, the five models, quality scores, these READMEs) with",
+        "",
+        "```bash",
+        "bash checkpoints/make_all.sh",
+        "```",
+        "",
+        "Why the conditional models use a small style latent (and what that costs): "
+        "[TUNING.md](TUNING.md).",
+        "",
+    ]
+    if info:
+        lines += [f"The last full rebuild took **{info['total_seconds'] / 60:.1f} minutes** "
+                  f"({info['total_seconds']:.0f} s, finished {info['finished']}) on this project's "
+                  f"2-core CPU machine, shared with other work.", ""]
+    lines += ["| checkpoint | train s | ELBO | recon / KL | active | clf acc | judge agreement "
+              "(confidence) | encoded-mean std | MB |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for name, card in cards.items():
+        ev, q = card["evaluation"], card.get("quality", {})
+        agree = (f"{pct(q['conditional']['agreement'])} ({q['conditional']['mean_confidence']:.3f})"
+                 if "conditional" in q else "-")
+        acc = pct(ev["classifier_accuracy"]) if "classifier_accuracy" in ev else "-"
+        std = f"{q['latent']['encoded_mean_std']:.2f}" if q else "-"
+        mb = (HERE / name / "model.keras").stat().st_size / 2**20
+        lines.append(f"| [{name}]({name}/README.md) | {card['training_seconds']:.0f} | "
+                     f"{ev['elbo']:.1f} | {ev['reconstruction']:.1f} / {ev['kl']:.2f} | "
+                     f"{ev['active_units']}/{ev['latent_dim']} | {acc} | {agree} | {std} | "
+                     f"{mb:.2f} |")
+    judges = sorted((HERE / "judges").glob("*.json"))
+    if judges:
+        lines += ["", "## Judges", "",
+                  "Independent CNN classifiers trained on the real training sets, used only to "
+                  "score samples (`python -m vae_core quality DIR`). They are shipped rather than "
+                  "retrained on demand so every checkpoint is scored by the same judge.", ""]
+        for j in judges:
+            d = json.loads(j.read_text())
+            lines.append(f"- `judges/{j.stem}.keras`: {d['params']:,} weights, "
+                         f"{pct(d['test_accuracy'])} test accuracy, {d['training_seconds']:.0f} s; "
+                         f"`{d['command']}`")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    cards = {n: load_card(n) for n in SHIPPED if (HERE / n / "card.json").exists()}
+    for name, card in cards.items():
+        (HERE / name / "README.md").write_text(model_card(name, card, cards))
+    (HERE / "README.md").write_text(index(cards))
+    print(f"wrote {len(cards)} model cards and checkpoints/README.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
