@@ -36,7 +36,7 @@ def loss_figure(batches: list[dict], epochs: list, steps_per_epoch: int,
         first = col == 1
         fig.add_trace(go.Scatter(
             x=[b["step"] for b in shown], y=[b.get(key) for b in shown], mode="lines",
-            line=dict(width=1, color="rgba(76, 120, 168, 0.45)"), name="per batch",
+            line=dict(width=1, color="rgba(76, 120, 168, 0.35)"), name="per batch",
             legendgroup="batch", showlegend=first), row=1, col=col)
         fig.add_trace(go.Scatter(
             x=epoch_middles, y=[e.metrics.get(key) for e in epochs], mode="lines+markers",

@@ -98,7 +98,9 @@ def compare_kl():
                                                   lim, prior_box=True, height=380),
                             key=f"kl_scatter_{name}")
             st.caption(f"Spread of the encoded means (std): **{view.std:.2f}**. The dashed "
-                       "square is [-3, 3]², where N(0, I) puts nearly all random samples.")
+                       "square is [-3, 3]², where N(0, I) puts nearly all random samples."
+                       + (" To see these codes up close, pick this model in the sidebar."
+                          if model.config.beta > 0 else ""))
             grid_col, samples_col = st.columns(2)
             with grid_col:
                 ui.show(latent.manifold(model, 10, 3.0), "Decoded grid over [-3, 3]²", scale=1,

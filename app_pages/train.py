@@ -104,8 +104,9 @@ def epoch_previews(snap):
     """The model after each epoch: samples, reconstructions, latent scatter; scrubbable."""
     shown = snap.epochs[-1]
     if len(snap.epochs) > 1:
-        number = st.slider("Epoch", 1, len(snap.epochs), len(snap.epochs),
-                           help="Scrub through the epochs to watch the model improve.")
+        number = st.columns(2)[0].slider(
+            "Epoch", 1, len(snap.epochs), len(snap.epochs),
+            help="Scrub through the epochs to watch the model improve.")
         shown = snap.epochs[number - 1]
     names = CLASS_NAMES[snap.config.dataset]
     columns = st.columns(3 if shown.latent_means is not None else 2, gap="medium")

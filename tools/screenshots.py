@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tools.browser import (PAGES, ROOT, browser_page, missing_requirements,  # noqa: E402
-                           serve, visit)
+                           serve, visit, wait_until_idle)
 
 OUT = ROOT / "docs" / "screenshots"
 
@@ -56,9 +56,15 @@ def main() -> int:
     with serve() as url, browser_page() as page:
         for name, path in PAGES.items():
             visit(page, url, path)
+            if name == "latent":  # the unconditional 2-D model shows digit clusters
+                page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').click()
+                page.get_by_role("option", name="MNIST · 2-D latent, KL on", exact=True).click()
+                wait_until_idle(page)
             if name == "train":
                 page.get_by_role("button", name="Start training").click()
-                page.wait_for_timeout(25_000)  # a few epochs of the default run
+                # Mid-run, with a few epochs to scrub through (about 10 s an epoch here).
+                page.get_by_text("Epoch 4 of 5").wait_for(timeout=180_000)
+                page.wait_for_timeout(2000)
             if page.locator('[data-testid="stException"]').count():
                 print(f"{name}: the page shows an exception", file=sys.stderr)
             save_small(whole_page(page), out / f"{name}.png")
