@@ -168,6 +168,9 @@ st.caption("Training runs in the background: you can keep using the other pages,
 
 job = ui.current_job()
 running = job is not None and job.running
+if not running and ui.job_slots().active >= ui.job_slots().limit:
+    st.info("Someone else is training a model on this server right now. You can set up your "
+            "run; Start works again as soon as theirs finishes.", icon=":material/hourglass:")
 with ui.friendly_errors():
     config = settings_form(running)
     if config is not None and not running:

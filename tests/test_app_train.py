@@ -72,6 +72,8 @@ def test_run_survives_page_switches_refuses_a_second_visitor_and_stops(checkpoin
                   and at.get("plotly_chart"), timeout=60)
         assert_calm(visitor)
 
+        other.run()
+        assert any("Someone else is training" in i.value for i in other.info)
         start(other)  # only one training slot: the second visitor is asked to wait
         assert any("please wait" in w.value for w in other.warning)
         assert "job" not in other.session_state
