@@ -13,8 +13,8 @@ model = ui.shipped_model(ui.DEFAULT_MODEL) or ui.active_model()
 seed = st.session_state.setdefault("home_seed", 7)
 
 with ui.friendly_errors():
-    if model is not None and model.config.conditional:
-        x = model.generate([3], seed)
+    if model is not None:
+        x = model.generate([3], seed)  # an image to pass through the picture
         diagram = charts.vae_diagram(x[0], reconstruct(model, x)[0])
     else:
         diagram = charts.vae_diagram()
@@ -44,10 +44,12 @@ else:
     with ui.friendly_errors():
         row = model.generate(list(range(10)), seed)
         ui.show_grid(row, scale=3)
-        described = "digits 0–9" if model.config.dataset == "mnist" else "the ten garments"
-        st.caption(f"{described.capitalize()}, all drawn with one random style (seed {seed}). "
-                   "Nothing here is copied from the training data." if model.config.conditional
-                   else "Ten random samples from the model.")
+        if model.config.conditional:
+            things = "Digits 0–9" if model.config.dataset == "mnist" else "The ten garments"
+            st.caption(f"{things}, all drawn with one random style (seed {seed}). Nothing here "
+                       "is copied from the training data.")
+        else:
+            st.caption(f"Ten random samples from the model (seed {seed}).")
         st.button("Another style", icon=":material/refresh:",
                   on_click=lambda: st.session_state.update(home_seed=ui.new_seed()))
 
