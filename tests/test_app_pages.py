@@ -99,3 +99,17 @@ def test_generate_settings_survive_a_visit_to_another_page(checkpoints):
     at.switch_page("app_pages/home.py").run()
     at.switch_page("app_pages/generate.py").run()
     assert at.number_input(key="gen_seed").value == 1234
+
+
+def test_key_widgets_exist(checkpoints):
+    at = open_app("app_pages/train.py")
+    for key in ("train_dataset", "train_arch", "train_conditional", "train_latent_dim",
+                "train_beta", "train_warmup", "train_recon_loss", "train_epochs",
+                "train_batch_size", "train_lr", "train_seed", "train_hidden"):
+        assert at.session_state[key] is not None, key
+    assert any(b.label == "Start training" for b in at.button)
+    at.switch_page("app_pages/generate.py").run()
+    assert at.pills(key="gen_digit").options
+    assert at.number_input(key="gen_seed").value == 0
+    assert at.slider(key="gen_temperature").value == 1.0
+    assert at.button(key="gen_new_style")
