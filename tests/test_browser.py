@@ -6,7 +6,8 @@ Slow (a real server, TensorFlow import, a browser); skipped when Chromium or Pla
 import pytest
 
 from apptest_support import tiny_checkpoints  # noqa: F401 (a fixture)
-from tools.browser import PAGES, browser_page, missing_requirements, serve, visit
+from tools.browser import (PAGES, browser_page, missing_requirements, serve, visit,
+                           wait_until_idle)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -44,4 +45,22 @@ def test_training_updates_live_and_ends_with_results(app_url):
         page.get_by_text("Finished 5 epochs").wait_for(timeout=120_000)
         page.get_by_role("button", name="Use this model").wait_for(timeout=60_000)
         assert page.get_by_role("heading", name="Result").count() == 1
+        assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_box_selection_on_the_latent_map_decodes_its_centre(app_url):
+    with browser_page() as page:
+        visit(page, app_url, PAGES["latent"])
+        sliders = page.locator('[data-testid="stSlider"]')
+        before = sliders.all_inner_texts()
+        area = page.locator(".stPlotlyChart").first.locator(".nsewdrag").first.bounding_box()
+        x, y = area["x"] + area["width"] * 0.65, area["y"] + area["height"] * 0.25
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x + 40, y + 40, steps=8)
+        page.mouse.up()
+        page.wait_for_timeout(1500)
+        wait_until_idle(page)
+        after = sliders.all_inner_texts()
+        assert after[-2:] != before[-2:]  # the two coordinate sliders moved to the box
         assert page.locator('[data-testid="stException"]').count() == 0
