@@ -35,9 +35,9 @@ log = logging.getLogger("vae_lab")
 SHIPPED = {
     "mnist_conditional": "MNIST · digit-conditioned",
     "mnist_2d_kl_on": "MNIST · 2-D latent, KL on",
-    "mnist_2d_kl_off": "MNIST · 2-D latent, KL off (β = 0)",
-    "fashion_conditional": "Fashion-MNIST · garment-conditioned",
-    "fashion_2d_kl_on": "Fashion-MNIST · 2-D latent, KL on",
+    "mnist_2d_kl_off": "MNIST · 2-D latent, KL off",
+    "fashion_conditional": "Fashion · garment-conditioned",
+    "fashion_2d_kl_on": "Fashion · 2-D latent, KL on",
 }
 DEFAULT_MODEL = "mnist_conditional"
 KL_PAIR = ("mnist_2d_kl_on", "mnist_2d_kl_off")

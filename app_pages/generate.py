@@ -1,5 +1,7 @@
 """Generate: pick a digit (or all ten) and a style seed; see the grid, download it as a PNG."""
 
+import math
+
 import streamlit as st
 
 import ui_common as ui
@@ -57,7 +59,8 @@ else:
     grid = model.generate_grid([int(seed)], list(range(count)), temperature)[0]
     caption = f"{count} samples from the prior (seed {int(seed)})."
 
-picture = images.tile(grid, cols=None if all_ten else min(count, 10))
+# A (styles, digits) grid keeps its shape; a list of images wraps into a near-full rectangle.
+picture = images.tile(grid, cols=math.ceil(count / math.ceil(count / 10)))
 ui.show(picture, caption, scale=3)
 st.download_button("Download PNG", images.to_png(picture, scale=4), key="gen_download",
                    file_name=f"vae-lab-{choice}-seed{int(seed)}.png", mime="image/png",
