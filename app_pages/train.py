@@ -23,7 +23,7 @@ def settings_form(running: bool) -> VAEConfig | None:
             arch = st.radio(
                 "Architecture", ARCHITECTURES, format_func=ARCH_NAMES.get, key="train_arch",
                 persist_state=keep,
-                help="MLP: dense layers, about 3 s per epoch here. Convolutional: sharper "
+                help="MLP: dense layers, about 2 s per epoch on 2 cores. Convolutional: sharper "
                      "images, several times slower.")
             conditional = st.toggle(
                 "Class-conditioned", value=False, key="train_conditional", persist_state=keep,
@@ -33,7 +33,9 @@ def settings_form(running: bool) -> VAEConfig | None:
             latent_dim = st.number_input(
                 "Style latent size", 1, 64, 2, key="train_latent_dim", persist_state=keep,
                 help="How many numbers describe an image. 2 lets you watch the latent space "
-                     "organise itself on a plane; 8–20 gives sharper images.")
+                     "organise itself on a plane; 8–20 gives sharper images. For a "
+                     "class-conditioned model keep it small (2–4): a roomy style also learns "
+                     "the digit, and the decoder then stops obeying the digit you ask for.")
             hidden = st.text_input(
                 "Hidden layers", "512", key="train_hidden", persist_state=keep,
                 help="Sizes of the dense layers, e.g. 512 or 512,256.")
