@@ -90,12 +90,12 @@ def shipped_model(name: str) -> vae_core.VAE | None:
 
 @dataclass
 class TrainedModel:
-    """A model this visitor trained; it lives in their session only."""
+    """A model this visitor trained (or uploaded); it lives in their session only."""
 
     key: str
     label: str
     model: vae_core.VAE
-    job: TrainingJob
+    job: TrainingJob | None = None  # None for a model loaded from an uploaded zip
     evaluation: dict | None = None
     extras: dict = field(default_factory=dict)
 
@@ -168,6 +168,39 @@ def sidebar():
             if model is not None:
                 st.caption(f"**Dataset:** {DISPLAY_NAMES[model.config.dataset]}  \n"
                            f"{describe(model.config)}")
+        checkpoint_uploader()
+
+
+UPLOAD = "upload_checkpoint"  # session-state key of the uploader widget
+
+
+def checkpoint_uploader():
+    """Bring back a model downloaded from the Train page (a checkpoint zip) into this session."""
+    with st.expander("Load a checkpoint", icon=":material/upload:"):
+        st.file_uploader("Checkpoint zip", type="zip", key=UPLOAD, on_change=_load_upload,
+                         help="A zip downloaded from the Train page. It is loaded safely (no "
+                              "code runs) and appears in the model list above.")
+        problem = st.session_state.get("upload_problem")
+        if problem:
+            st.error(problem, icon=":material/error:")
+
+
+def _load_upload():
+    """Uploader callback: runs before the picker is drawn, so it may select the new model."""
+    file = st.session_state.get(UPLOAD)
+    st.session_state["upload_problem"] = None
+    if file is None:
+        return
+    try:
+        model = vae_core.load_checkpoint_zip(file.getvalue())
+    except vae_core.CheckpointError as e:
+        st.session_state["upload_problem"] = f"Could not load {file.name}: {e}"
+        return
+    key = f"uploaded-{uuid.uuid4().hex[:8]}"
+    label = (f"{file.name.removesuffix('.zip')} · {DISPLAY_NAMES[model.config.dataset].split()[0]}"
+             f", {model.config.latent_dim}-D (uploaded)")
+    trained_models()[key] = TrainedModel(key=key, label=label, model=model)
+    st.session_state[ACTIVE] = key
 
 
 def describe(config: vae_core.VAEConfig) -> str:

@@ -64,3 +64,27 @@ def test_box_selection_on_the_latent_map_decodes_its_centre(app_url):
         after = sliders.all_inner_texts()
         assert after[-2:] != before[-2:]  # the two coordinate sliders moved to the box
         assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_uploading_a_checkpoint_zip_adds_it_and_a_bad_file_gets_a_message(app_url,
+                                                                           tiny_checkpoints,
+                                                                           tmp_path):
+    import vae_core
+
+    good = tmp_path / "my_model.zip"
+    good.write_bytes(vae_core.checkpoint_zip(tiny_checkpoints / "mnist_2d_kl_on"))
+    bad = tmp_path / "holiday.zip"
+    bad.write_bytes(b"these are not the bytes of a zip")
+    with browser_page() as page:
+        visit(page, app_url, PAGES["generate"])
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        sidebar.get_by_text("Load a checkpoint").click()
+        sidebar.locator('input[type="file"]').set_input_files(str(bad))
+        sidebar.get_by_text("Could not load holiday.zip").wait_for(timeout=60_000)
+        sidebar.locator('input[type="file"]').set_input_files(str(good))
+        page.get_by_text("samples from the prior").wait_for(timeout=60_000)  # it is active
+        wait_until_idle(page)
+        picker = sidebar.locator('[data-testid="stSelectbox"]').inner_html()
+        assert "my_model" in picker and "(uploaded)" in picker
+        assert sidebar.get_by_text("Could not load").count() == 0
+        assert page.locator('[data-testid="stException"]').count() == 0

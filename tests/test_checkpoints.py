@@ -105,6 +105,11 @@ def test_zip_round_trip_and_bad_uploads(trained, tmp_path):
     np.testing.assert_array_equal(loaded.generate([1, 2], 0), trained.model.generate([1, 2], 0))
     with pytest.raises(CheckpointError, match="not a zip"):
         load_checkpoint_zip(b"hello")
+    with pytest.raises(CheckpointError, match="holds no checkpoint"):
+        load_checkpoint_zip(_zip({"notes.txt": b"hi"}))
+    with pytest.raises(CheckpointError, match="cannot be loaded") as caught:
+        load_checkpoint_zip(_zip({"model.keras": b"garbage", "config.json": b"{}"}))
+    assert "/tmp" not in str(caught.value)  # no server paths in a message meant for a visitor
     with pytest.raises(CheckpointError, match="not a checkpoint"):
         vae_core.load_checkpoint(tmp_path)
 
@@ -119,3 +124,14 @@ def test_loading_refuses_unsafe_lambda_layers(tmp_path):
     (tmp_path / "ck" / "config.json").write_text(VAEConfig().to_json())
     with pytest.raises(CheckpointError):
         vae_core.load_checkpoint(tmp_path / "ck")
+
+
+def _zip(files: dict) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()

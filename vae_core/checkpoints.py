@@ -129,7 +129,14 @@ def load_checkpoint_zip(data: bytes) -> VAE:
             if info.file_size > 200 * 2**20:
                 raise CheckpointError(f"{name} in the zip is implausibly large.")
             (Path(tmp) / name).write_bytes(archive.read(info))
-        model = load_checkpoint(tmp)
+        if not is_checkpoint(tmp):
+            raise CheckpointError(f"The zip holds no checkpoint: it needs {MODEL_FILE} and "
+                                  f"{CONFIG_FILE} (as in the zips the Train page downloads).")
+        try:
+            model = load_checkpoint(tmp)
+        except CheckpointError as e:
+            reason = str(e.__cause__ or e).replace(f"{tmp}{os.sep}", "").replace(tmp, "")
+            raise CheckpointError(f"The model in the zip cannot be loaded: {reason}") from e
         model.checkpoint_path = None
         return model
 
