@@ -167,7 +167,7 @@ def sidebar():
             model = active_model()
             if model is not None:
                 st.caption(f"**Dataset:** {DISPLAY_NAMES[model.config.dataset]}  \n"
-                           f"{describe(model.config)}")
+                           f"{describe(model.config, model.epochs_trained)}")
         checkpoint_uploader()
 
 
@@ -203,11 +203,12 @@ def _load_upload():
     st.session_state[ACTIVE] = key
 
 
-def describe(config: vae_core.VAEConfig) -> str:
+def describe(config: vae_core.VAEConfig, epochs: int | None = None) -> str:
+    """One line about a model; `epochs` = epochs trained, when known (else the planned ones)."""
     kind = "conditional" if config.conditional else "unconditional"
     kl = "KL off" if config.beta == 0 else f"β = {config.beta:g}"
     return (f"{config.arch.upper()}, {kind}, {config.latent_dim}-D style latent, {kl}, "
-            f"{config.epochs} epochs")
+            f"{epochs or config.epochs} epochs")
 
 
 def class_names(model: vae_core.VAE) -> tuple[str, ...]:
@@ -245,7 +246,7 @@ def training_data(name: str) -> Dataset:
     data = vae_core.load_dataset(name)
     n = int(os.environ.get("VAE_LAB_TRAIN_SUBSET") or 0)
     if n > 0:
-        data = Dataset(name, data.x_train[:n], data.y_train[:n], data.x_test[:n], data.y_test[:n])
+        data = data.head(n, n)
     return data
 
 

@@ -36,6 +36,7 @@ def test_round_trip_gives_identical_outputs(trained, tmp_path, tiny_data):
     np.testing.assert_array_equal(trained.model.classify(x), loaded.classify(x))
     np.testing.assert_array_equal(trained.model.generate(range(10), 5), loaded.generate(range(10), 5))
     assert loaded.history_log["loss"] == trained.history["loss"]
+    assert loaded.epochs_trained == 1
     assert loaded.card["note"] == 1.5 and loaded.card["epochs_trained"] == 1
     assert loaded.card["dataset"] == "mnist" and "created" in loaded.card
 

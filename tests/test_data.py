@@ -33,6 +33,15 @@ def test_unavailable_data_raises_a_clear_error(monkeypatch):
         load_dataset.cache_clear()
 
 
+def test_head_takes_the_first_images(tiny_data):
+    small = tiny_data.head(10, 3)
+    assert small.x_train.shape == (10, 28, 28) and small.y_test.shape == (3,)
+    np.testing.assert_array_equal(small.x_train, tiny_data.x_train[:10])
+    assert len(tiny_data.head(10).x_test) == len(tiny_data.x_test)  # test set kept by default
+    with pytest.raises(ValueError):
+        tiny_data.head(0)
+
+
 def test_unknown_dataset():
     with pytest.raises(ValueError, match="Unknown dataset"):
         load_dataset("svhn")

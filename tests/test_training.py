@@ -61,6 +61,7 @@ def test_stop_signal_stops_within_one_batch(tiny_data):
     # The event was set after batch 3; training noticed at the end of batch 4 at the latest.
     assert len(progress.snapshot().batches) <= 4
     assert result.status == "stopped" and "by request" in result.reason
+    assert result.model.epochs_trained == 1  # not the 5 planned
     assert result.model.generate([0, 1], seed=0).shape == (2, 28, 28)  # still usable
 
 
@@ -78,6 +79,7 @@ def test_nan_loss_stops_cleanly_with_a_reason(tiny_data):
 def test_kl_warmup_ramps_the_kl_weight(tiny_data):
     config = tiny(epochs=1, kl_warmup_epochs=2, beta=2.0)
     result = train(config, tiny_data, validate=False)
+    assert result.model.epochs_trained == 1
     # Last batch of epoch 1 of a 2-epoch ramp: weight = 2.0 * (0 + 7/8) / 2.
     assert float(result.model.kl_weight.numpy()) == pytest.approx(2.0 * 7 / 8 / 2)
 

@@ -20,6 +20,6 @@ from .training import TrainingProgress, TrainResult, train  # noqa: E402
 __all__ = [
     "CLASS_NAMES", "CheckpointError", "ConfigError", "DataUnavailableError", "Dataset", "VAE",
     "VAEConfig", "TrainResult", "TrainingProgress", "checkpoint_zip", "evaluate",
-    "is_checkpoint", "list_checkpoints", "load_checkpoint", "load_checkpoint_zip", "load_dataset", "save_checkpoint",
-    "train",
+    "is_checkpoint", "list_checkpoints", "load_checkpoint", "load_checkpoint_zip",
+    "load_dataset", "save_checkpoint", "train",
 ]

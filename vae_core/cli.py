@@ -72,7 +72,7 @@ def main(argv=None) -> int:
 
 def _train(args, argv) -> int:
     from .checkpoints import save_checkpoint
-    from .data import Dataset, load_dataset
+    from .data import load_dataset
     from .evaluate import evaluate
     from .images import tile, to_png
     from .training import train
@@ -86,9 +86,7 @@ def _train(args, argv) -> int:
     if args.max_train_images is not None:
         if args.max_train_images < 1:
             raise ConfigError("--max-train-images must be at least 1.")
-        n = args.max_train_images
-        dataset = Dataset(dataset.name, dataset.x_train[:n], dataset.y_train[:n],
-                          dataset.x_test, dataset.y_test)
+        dataset = dataset.head(args.max_train_images)
     print(f"Training {config.arch} VAE on {config.dataset} "
           f"({len(dataset.x_train)} images): {config.to_dict()}", flush=True)
     result = train(config, dataset, callbacks=[EpochSummary(config.epochs)],

@@ -33,6 +33,14 @@ class Dataset:
     def class_names(self) -> tuple[str, ...]:
         return CLASS_NAMES[self.name]
 
+    def head(self, n_train: int, n_test: int | None = None) -> "Dataset":
+        """The first n_train training (and n_test test) images: quick runs, tests, demos."""
+        if n_train < 1 or (n_test is not None and n_test < 1):
+            raise ValueError("A dataset subset needs at least one image.")
+        n_test = len(self.x_test) if n_test is None else n_test
+        return Dataset(self.name, self.x_train[:n_train], self.y_train[:n_train],
+                       self.x_test[:n_test], self.y_test[:n_test])
+
 
 @functools.lru_cache(maxsize=2)
 def load_dataset(name: str) -> Dataset:

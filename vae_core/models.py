@@ -134,9 +134,16 @@ class VAE(keras.Model):
         if config.conditional:
             names += ["classification_loss", "accuracy"]
         self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
+        self.history_log = {}  # per-epoch metrics; filled by `train` or `load_checkpoint`
+        self.card = {}  # the checkpoint's card, when loaded from one
         self._inference_lock = threading.Lock()
         self._compiled = {}
         self.built = True
+
+    @property
+    def epochs_trained(self) -> int:
+        """Epochs actually run (fewer than config.epochs when a run was stopped early)."""
+        return len(self.history_log.get("loss", []))
 
     # ---- Keras plumbing -------------------------------------------------------------------
     @property

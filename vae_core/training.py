@@ -265,6 +265,7 @@ def train(config: VAEConfig, dataset: Dataset | None = None, *,
         shuffle=False,  # the pipeline shuffles, seeded
         callbacks=all_callbacks, verbose=verbose)
     seconds = time.time() - started
+    model.history_log = dict(history.history)
     snap = progress.snapshot()
     status = "stopped" if snap.status == "stopping" else "done"
     reason = snap.reason or f"Finished {config.epochs} epochs in {seconds:.0f} s."
