@@ -11,6 +11,7 @@ pages = st.navigation([
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("app_pages/generate.py", title="Generate", icon=":material/draw:"),
     st.Page("app_pages/latent.py", title="Latent space", icon=":material/scatter_plot:"),
+    st.Page("app_pages/digit.py", title="Your digit", icon=":material/gesture:"),
 ])
 pictures.crisp_images()
 with errors.friendly_errors():
