@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import errors, pictures, sidebar
+from ui import errors, pictures, share, sidebar
 
 st.set_page_config(page_title="VAE Lab", page_icon=":material/blur_on:", layout="wide")
 
@@ -15,6 +15,7 @@ pages = st.navigation([
 ])
 pictures.crisp_images()
 with errors.friendly_errors():
+    share.apply_url()  # a shared Generate URL sets the model picker too, so before the sidebar
     sidebar.draw()
 with errors.friendly_errors():
     pages.run()

@@ -113,3 +113,57 @@ def test_key_widgets_exist(checkpoints):
     assert at.number_input(key="gen_seed").value == 0
     assert at.slider(key="gen_temperature").value == 1.0
     assert at.button(key="gen_new_style")
+
+
+def test_generate_keeps_its_picture_in_the_url(checkpoints):
+    at = open_app("app_pages/generate.py")
+    at.pills(key="gen_digit").set_value(3).run()
+    at.number_input(key="gen_seed").set_value(77).run()
+    assert at.query_params["digit"] == "3" and at.query_params["seed"] == "77"
+    assert at.query_params["model"] == "mnist_conditional" and at.query_params["count"] == "16"
+    picture = image_urls(at)
+
+    # A new visitor opens the copied URL: the same model, digit, seed and count, same picture.
+    from streamlit.testing.v1 import AppTest
+    from apptest_support import APP, TIMEOUT
+
+    fresh = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    fresh.query_params.update(dict(at.query_params))
+    fresh.run()
+    fresh.switch_page("app_pages/generate.py").run()
+    assert_calm(fresh)
+    assert fresh.pills(key="gen_digit").value == 3
+    assert fresh.number_input(key="gen_seed").value == 77
+    assert image_urls(fresh) == picture
+
+
+def test_a_shared_url_can_choose_the_model(checkpoints):
+    from streamlit.testing.v1 import AppTest
+    from apptest_support import APP, TIMEOUT
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"model": "mnist_2d_kl_on", "seed": "5", "count": "9"})
+    at.run()
+    at.switch_page("app_pages/generate.py").run()
+    assert at.selectbox(key=models.ACTIVE).value == "mnist_2d_kl_on"
+    captions = [img.caption for element in at.get("image") for img in element.proto.imgs]
+    assert "9 samples from the prior (seed 5)." in captions
+
+
+@pytest.mark.parametrize("params", [
+    {"model": "no_such_model", "digit": "eleven", "seed": "-4", "count": "1e9"},
+    {"digit": "99", "seed": "99999999999999", "count": "0"},
+    {"seed": "", "digit": "", "model": "../../etc"},
+])
+def test_bad_url_values_are_ignored_not_fatal(checkpoints, params):
+    from streamlit.testing.v1 import AppTest
+    from apptest_support import APP, TIMEOUT
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update(params)
+    at.run()
+    at.switch_page("app_pages/generate.py").run()
+    assert_calm(at)
+    assert at.selectbox(key=models.ACTIVE).value == "mnist_conditional"
+    assert at.number_input(key="gen_seed").value == 0
+    assert image_urls(at)
