@@ -56,10 +56,15 @@ def to_png(image, scale: int = 1) -> bytes:
 
 
 def to_gif(frames, scale: int = 4, duration_ms: int = 120, loop: bool = True) -> bytes:
-    """Frames (N, h, w) in [0, 1] -> an animated GIF, upscaled crisply (pixel repetition)."""
+    """Frames (N, h, w) in [0, 1], or RGB uint8 (N, h, w, 3) -> an animated GIF; grey frames
+    are upscaled crisply (pixel repetition)."""
     from PIL import Image
 
-    pictures = [Image.fromarray(to_uint8(frame, scale)) for frame in frames]
+    frames = np.asarray(frames)
+    if frames.ndim == 4:
+        pictures = [Image.fromarray(np.ascontiguousarray(frame, np.uint8)) for frame in frames]
+    else:
+        pictures = [Image.fromarray(to_uint8(frame, scale)) for frame in frames]
     if not pictures:
         raise ValueError("A GIF needs at least one frame.")
     buffer = io.BytesIO()
