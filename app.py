@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import errors, pictures, sidebar
+from ui import errors, pictures, share, sidebar
 
 st.set_page_config(page_title="VAE Lab", page_icon=":material/blur_on:", layout="wide")
 
@@ -11,9 +11,11 @@ pages = st.navigation([
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("app_pages/generate.py", title="Generate", icon=":material/draw:"),
     st.Page("app_pages/latent.py", title="Latent space", icon=":material/scatter_plot:"),
+    st.Page("app_pages/digit.py", title="Your digit", icon=":material/gesture:"),
 ])
 pictures.crisp_images()
 with errors.friendly_errors():
+    share.apply_url()  # a shared Generate URL sets the model picker too, so before the sidebar
     sidebar.draw()
 with errors.friendly_errors():
     pages.run()

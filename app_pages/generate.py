@@ -1,10 +1,13 @@
-"""Generate: pick a digit (or all ten) and a style seed; see the grid, download it as a PNG."""
+"""Generate: pick a digit (or all ten) and a style seed; see the grid, download it as a PNG.
+
+The model, digit, seed and count are kept in the URL (ui/share.py): a copied URL opens the same
+picture."""
 
 import math
 
 import streamlit as st
 
-from ui import models, pictures
+from ui import models, pictures, share
 from vae_core import images
 
 ALL = "all"
@@ -65,3 +68,4 @@ pictures.show(picture, caption, scale=3)
 st.download_button("Download PNG", images.to_png(picture, scale=4), key="gen_download",
                    file_name=f"vae-lab-{choice}-seed{int(seed)}.png", mime="image/png",
                    icon=":material/download:")
+share.write_generate_url(models.active_key(), choice, seed, count)  # a copied URL shares this

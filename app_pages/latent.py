@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from ui import charts, errors, latent_views, models, pictures
-from vae_core import latent
+from vae_core import history, latent
 
 KL_EXPLANATION = (
     "Both models have the same architecture, seed and training; only the KL term differs. "
@@ -109,9 +109,49 @@ def compare_kl():
                              caption="16 random samples, z ~ N(0, I)")
 
 
+def training_history(model, snapshots):
+    """Play how the model's map and samples changed, epoch by epoch, as it trained."""
+    names = models.class_names(model)
+    st.caption(
+        f"The same {len(snapshots.labels)} test images and the same style sample after each of "
+        f"the {len(snapshots)} epochs this model trained"
+        + (" (its latent has more than two dimensions, so each epoch is shown through its own "
+           "PCA, axes flipped where needed to match the epoch before)." if snapshots.is_pca
+           else ".")
+        + " Press ▶ Play, or drag an epoch slider.")
+    lim = 1.05 * history.extent(snapshots)
+    titles = ("PCA axis 1", "PCA axis 2") if snapshots.is_pca else ("z₁", "z₂")
+    map_col, samples_col = st.columns([3, 2], gap="large")
+    with map_col:
+        st.plotly_chart(charts.history_animation(snapshots, names, lim, axis_titles=titles),
+                        key=f"history_{models.active_key()}")
+    with samples_col:
+        epochs = [int(e) for e in snapshots.epochs]
+        epoch = (st.select_slider("Epoch", epochs, value=epochs[-1], key="history_epoch")
+                 if len(epochs) > 1 else epochs[0])
+        i = epochs.index(epoch)
+        pictures.show_grid(snapshots.samples[i] / 255.0, scale=2, width="stretch",
+                           caption=f"Epoch {epoch}: one fixed style"
+                                   + (" written as each class." if model.config.conditional
+                                      else " (ten samples from the prior)."))
+        st.download_button(
+            "Download the history as a GIF",
+            latent_views.history_gif(str(models.active_key()), snapshots, len(snapshots)),
+            file_name="vae-lab-training-history.gif", mime="image/gif",
+            icon=":material/download:", key="history_gif")
+
+
 st.title("Latent space")
-explore, compare = st.tabs(["Explore the active model", "KL on vs KL off"])
-with explore, errors.friendly_errors():
+active = models.active_model()
+snapshots = getattr(active, "training_snapshots", None) if active is not None else None
+tab_names = ["Explore the active model", "KL on vs KL off"]
+if snapshots is not None and len(snapshots):
+    tab_names.append("Training history")  # only models trained since history was recorded
+tabs = st.tabs(tab_names)
+with tabs[0], errors.friendly_errors():
     explore_active_model()
-with compare, errors.friendly_errors():
+with tabs[1], errors.friendly_errors():
     compare_kl()
+if len(tabs) > 2:
+    with tabs[2], errors.friendly_errors():
+        training_history(active, snapshots)

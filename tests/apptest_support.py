@@ -17,7 +17,8 @@ import vae_core
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 TIMEOUT = 60  # seconds per script run: the first run imports TensorFlow
-PAGES = tuple(f"app_pages/{name}.py" for name in ("home", "train", "generate", "latent"))
+PAGES = tuple(f"app_pages/{name}.py"
+              for name in ("home", "train", "generate", "latent", "digit"))
 
 TINY_MODELS = {
     "mnist_conditional": dict(conditional=True, latent_dim=4),

@@ -66,7 +66,8 @@ def test_latent_page_scatter_manifold_and_kl_comparison(checkpoints, mnist):
     at = open_app("app_pages/latent.py")
     assert_calm(at)
     charts = at.get("plotly_chart")
-    assert len(charts) == 4  # explore: scatter + manifold; KL tab: two scatters
+    # explore: scatter + manifold; KL tab: two scatters; history tab: the animated map
+    assert len(charts) == 5
     assert "KL on (β = 1)" in texts(at) and "KL off (β = 0)" in texts(at)
     before = image_urls(at)
     at.slider(key=next(s.key for s in at.slider if s.key.startswith("zx_"))).set_value(1.5).run()
@@ -113,3 +114,94 @@ def test_key_widgets_exist(checkpoints):
     assert at.number_input(key="gen_seed").value == 0
     assert at.slider(key="gen_temperature").value == 1.0
     assert at.button(key="gen_new_style")
+
+
+def test_generate_keeps_its_picture_in_the_url(checkpoints):
+    at = open_app("app_pages/generate.py")
+    at.pills(key="gen_digit").set_value(3).run()
+    at.number_input(key="gen_seed").set_value(77).run()
+    assert at.query_params["digit"] == "3" and at.query_params["seed"] == "77"
+    assert at.query_params["model"] == "mnist_conditional" and at.query_params["count"] == "16"
+    picture = image_urls(at)
+
+    # A new visitor opens the copied URL: the same model, digit, seed and count, same picture.
+    from streamlit.testing.v1 import AppTest
+    from apptest_support import APP, TIMEOUT
+
+    fresh = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    fresh.query_params.update(dict(at.query_params))
+    fresh.run()
+    fresh.switch_page("app_pages/generate.py").run()
+    assert_calm(fresh)
+    assert fresh.pills(key="gen_digit").value == 3
+    assert fresh.number_input(key="gen_seed").value == 77
+    assert image_urls(fresh) == picture
+
+
+def test_a_shared_url_can_choose_the_model(checkpoints):
+    from streamlit.testing.v1 import AppTest
+    from apptest_support import APP, TIMEOUT
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"model": "mnist_2d_kl_on", "seed": "5", "count": "9"})
+    at.run()
+    at.switch_page("app_pages/generate.py").run()
+    assert at.selectbox(key=models.ACTIVE).value == "mnist_2d_kl_on"
+    captions = [img.caption for element in at.get("image") for img in element.proto.imgs]
+    assert "9 samples from the prior (seed 5)." in captions
+
+
+@pytest.mark.parametrize("params", [
+    {"model": "no_such_model", "digit": "eleven", "seed": "-4", "count": "1e9"},
+    {"digit": "99", "seed": "99999999999999", "count": "0"},
+    {"seed": "", "digit": "", "model": "../../etc"},
+])
+def test_bad_url_values_are_ignored_not_fatal(checkpoints, params):
+    from streamlit.testing.v1 import AppTest
+    from apptest_support import APP, TIMEOUT
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update(params)
+    at.run()
+    at.switch_page("app_pages/generate.py").run()
+    assert_calm(at)
+    assert at.selectbox(key=models.ACTIVE).value == "mnist_conditional"
+    assert at.number_input(key="gen_seed").value == 0
+    assert image_urls(at)
+
+
+def test_latent_page_plays_the_training_history(tiny_checkpoints, tiny_data, tmp_path,
+                                                monkeypatch, mnist):
+    import shutil
+
+    import vae_core
+
+    shutil.copytree(tiny_checkpoints, tmp_path, dirs_exist_ok=True)
+    config = vae_core.VAEConfig(hidden=(32,), epochs=3, batch_size=128, conditional=True,
+                                latent_dim=4)
+    result = vae_core.train(config, tiny_data, validate=False)  # three epochs to play
+    vae_core.save_checkpoint(result.model, tmp_path / "mnist_conditional", result.history)
+    monkeypatch.setenv("VAE_LAB_CHECKPOINTS", str(tmp_path))
+    at = open_app("app_pages/latent.py")
+    assert_calm(at)
+    assert [t.label for t in at.tabs][-1] == "Training history"  # tiny models record history
+    spec = at.get("plotly_chart")[-1].proto.spec
+    assert '"frames"' in spec and '"animate"' in spec  # Plotly frames with a play button
+    before = image_urls(at)
+    at.select_slider(key="history_epoch").set_value(1).run()
+    assert image_urls(at) != before  # the samples of epoch 1, not the last epoch
+    gif = [b for b in at.get("download_button") if "GIF" in b.proto.label]
+    assert gif
+    assert_calm(at)
+
+
+def test_a_model_without_history_hides_the_tab(tiny_checkpoints, tmp_path, monkeypatch, mnist):
+    import shutil
+
+    for name in ("mnist_conditional", "mnist_2d_kl_on", "mnist_2d_kl_off"):
+        shutil.copytree(tiny_checkpoints / name, tmp_path / name)
+        (tmp_path / name / "training_snapshots.npz").unlink()  # as before history existed
+    monkeypatch.setenv("VAE_LAB_CHECKPOINTS", str(tmp_path))
+    at = open_app("app_pages/latent.py")
+    assert_calm(at)
+    assert [t.label for t in at.tabs] == ["Explore the active model", "KL on vs KL off"]

@@ -23,7 +23,7 @@ def app_url(tiny_checkpoints):
 
 
 @pytest.mark.parametrize("path", [PAGES["latent"], PAGES["generate"], PAGES["train"],
-                                  PAGES["home"]])
+                                  PAGES["home"], PAGES["digit"]])
 def test_page_renders_without_exceptions(app_url, path):
     # A deep link first: the first visit after a server start must get the full app too.
     with browser_page() as page:
@@ -88,3 +88,65 @@ def test_uploading_a_checkpoint_zip_adds_it_and_a_bad_file_gets_a_message(app_ur
         assert "my_model" in picker and "(uploaded)" in picker
         assert sidebar.get_by_text("Could not load").count() == 0
         assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def _image_sources(page) -> list[str]:
+    return page.locator('[data-testid="stImage"] img').evaluate_all(
+        "images => images.map(i => i.src)")
+
+
+def _stroke(page, box, points):
+    """Draw one stroke through `points` (fractions of the canvas) with the mouse."""
+    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+    page.mouse.move(x0 + points[0][0] * w, y0 + points[0][1] * h)
+    page.mouse.down()
+    for fx, fy in points[1:]:
+        page.mouse.move(x0 + fx * w, y0 + fy * h, steps=8)
+    page.mouse.up()
+
+
+def test_drawing_a_digit_on_the_canvas_shows_what_the_model_makes_of_it(app_url):
+    import time
+
+    with browser_page() as page:
+        visit(page, app_url, PAGES["digit"])
+        page.get_by_text("Draw a digit on the canvas or upload a photo").wait_for()
+        assert _image_sources(page) == []
+        canvas = page.locator("canvas").first
+        box = canvas.bounding_box()
+        assert box["width"] >= 200 and box["height"] >= 200
+        _stroke(page, box, [(0.3, 0.2), (0.7, 0.2), (0.45, 0.85)])  # a 7
+        page.get_by_text("Your style, every digit").wait_for(timeout=60_000)
+        wait_until_idle(page)
+        first = _image_sources(page)
+        assert len(first) >= 4  # input, reconstruction, restyle row, morph strip and frame
+        assert page.locator('[data-testid="stException"]').count() == 0
+
+        started = time.time()
+        _stroke(page, box, [(0.35, 0.55), (0.65, 0.55)])  # a cross-bar: the digit changes
+        page.wait_for_function(
+            "old => { const now = [...document.querySelectorAll('[data-testid=stImage] img')]"
+            ".map(i => i.src); return now.length && now[0] !== old; }", arg=first[0],
+            timeout=30_000)
+        print(f"stroke to new pictures: {time.time() - started:.2f} s")
+        wait_until_idle(page, settle_ms=500)
+        assert _image_sources(page)[:2] != first[:2]  # the input and its reconstruction
+
+        page.get_by_role("button", name="Clear").click()
+        page.get_by_text("Draw a digit on the canvas or upload a photo").wait_for(timeout=30_000)
+        assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_uploading_a_text_file_renamed_png_shows_an_error_box(app_url, tmp_path):
+    fake = tmp_path / "digit.png"
+    fake.write_text("this is a shopping list, not a picture\n" * 10)
+    with browser_page() as page:
+        visit(page, app_url, PAGES["digit"])
+        main = page.locator('[data-testid="stMain"]')
+        main.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(fake))
+        error = page.locator('[data-testid="stAlertContentError"]')
+        error.wait_for(timeout=60_000)
+        assert "not a picture" in error.inner_text()
+        wait_until_idle(page, settle_ms=500)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        assert _image_sources(page) == []

@@ -64,3 +64,17 @@ def test_encode_means_of_many_images_in_batches(tiny_data):
     means = latent.encode_means(model, many)
     assert means.shape == (2560, 2)
     np.testing.assert_allclose(means[:512], means[512:1024], atol=1e-5)
+
+
+def test_morph_runs_from_one_image_to_the_other(tiny_data):
+    from vae_core.config import VAEConfig
+    from vae_core.models import VAE
+    from vae_core.training import reconstruct
+
+    model = VAE(VAEConfig(conditional=True, latent_dim=3, hidden=(16,)))
+    x = tiny_data.x_test[:2]
+    codes = latent.decoder_inputs(model, x)
+    assert codes.shape == (2, 3 + 10)
+    frames = latent.morph(model, codes[0], codes[1], steps=7)
+    assert frames.shape == (7, 28, 28)
+    np.testing.assert_allclose(frames[[0, -1]], reconstruct(model, x), atol=1e-5)

@@ -126,3 +126,22 @@ def test_temperature_zero_gives_the_prior_mean_style():
     model = VAE(small(conditional=True))
     np.testing.assert_allclose(model.generate([4], seed=1, temperature=0.0),
                                model.generate([4], seed=2, temperature=0.0))
+
+
+def test_restyle_writes_each_image_style_as_each_digit(tiny_data):
+    model = VAE(VAEConfig(conditional=True, latent_dim=3, hidden=(16,)))
+    x = tiny_data.x_test[:4]
+    out = model.restyle(x, [0, 5, 9])
+    assert out.shape == (4, 3, 28, 28) and out.dtype == np.float32
+    styles = model.encode(x)[0]  # the posterior mean is the style: same as decoding by hand
+    by_hand = model.decode(model.latent_codes(np.repeat(styles, 3, axis=0), [0, 5, 9] * 4))
+    np.testing.assert_allclose(out.reshape(12, 28, 28), by_hand, atol=1e-6)
+    assert model.restyle(x[0], range(10)).shape == (1, 10, 28, 28)
+    with pytest.raises(ValueError, match="between 0 and 9"):
+        model.restyle(x, [10])
+
+
+def test_restyle_on_an_unconditional_model_says_what_it_needs():
+    model = VAE(VAEConfig(conditional=False, latent_dim=2, hidden=(16,)))
+    with pytest.raises(ValueError, match="restyle needs a digit-conditioned model"):
+        model.restyle(np.zeros((1, 28, 28)), [1])

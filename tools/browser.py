@@ -21,7 +21,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
-PAGES = {"home": "/", "train": "/train", "generate": "/generate", "latent": "/latent"}
+PAGES = {"home": "/", "train": "/train", "generate": "/generate", "latent": "/latent",
+         "digit": "/digit"}
 
 
 def missing_requirements() -> str | None:

@@ -131,6 +131,65 @@ def axis_titles(projection) -> tuple[str, str]:
     return f"PCA axis 1 ({a:.0%} of variance)", f"PCA axis 2 ({b:.0%} of variance)"
 
 
+def mark_point(fig: go.Figure, point, name: str = "your digit") -> go.Figure:
+    """A big star at `point` (x, y) on a latent scatter: where one image lands."""
+    fig.add_trace(go.Scatter(
+        x=[float(point[0])], y=[float(point[1])], mode="markers", name=name,
+        marker=dict(symbol="star", size=22, color="#FFD700", line=dict(color="#222", width=1.5)),
+        hovertemplate=f"<b>{escape(name)}</b><br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>"))
+    return fig
+
+
+def probability_bars(probs, names, height: int = 260) -> go.Figure:
+    """The classifier's probability for each class, the most likely one highlighted."""
+    probs = np.asarray(probs, float)
+    best = int(np.argmax(probs))
+    fig = go.Figure(go.Bar(
+        x=list(names), y=probs, marker_color=[PALETTE[1] if i == best else PALETTE[0]
+                                              for i in range(len(probs))],
+        text=[f"{p:.0%}" if p >= 0.01 else "" for p in probs], textposition="outside",
+        hovertemplate="%{x}: %{y:.1%}<extra></extra>"))
+    fig.update_yaxes(range=[0, 1.15], tickformat=".0%", title_text="probability")
+    fig.update_xaxes(type="category")
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10))
+    return fig
+
+
+def history_animation(snapshots, names, lim: float, *, axis_titles=("z₁", "z₂"),
+                      height: int = 480) -> go.Figure:
+    """The training snapshots' latent maps as Plotly animation frames, one per epoch, with a
+    play button and an epoch slider (all frames share the first frame's axes)."""
+    def traces(i):
+        points, labels = snapshots.points[i], snapshots.labels
+        return [go.Scatter(x=points[labels == c, 0], y=points[labels == c, 1], mode="markers",
+                           name=name, marker=dict(size=5, color=PALETTE[c % len(PALETTE)],
+                                                  opacity=0.75),
+                           hovertemplate=f"<b>{escape(name)}</b><extra></extra>")
+                for c, name in enumerate(names)]
+
+    epochs = [int(e) for e in snapshots.epochs]
+    fig = latent_scatter(snapshots.points[0], snapshots.labels, names, lim,
+                         axis_titles=axis_titles, height=height)
+    fig.frames = [go.Frame(data=traces(i), name=str(e)) for i, e in enumerate(epochs)]
+    play = dict(frame=dict(duration=500, redraw=False), transition=dict(duration=250),
+                fromcurrent=True, mode="immediate")
+    fig.update_layout(
+        updatemenus=[dict(type="buttons", showactive=False, x=0, y=-0.08, xanchor="left",
+                          yanchor="top", direction="left", buttons=[
+                              dict(label="▶ Play", method="animate", args=[None, play]),
+                              dict(label="❚❚ Pause", method="animate",
+                                   args=[[None], dict(frame=dict(duration=0, redraw=False),
+                                                      mode="immediate")])])],
+        sliders=[dict(active=0, x=0.22, y=-0.05, len=0.78, currentvalue=dict(prefix="Epoch "),
+                      steps=[dict(label=str(e), method="animate",
+                                  args=[[str(e)], dict(mode="immediate",
+                                                       frame=dict(duration=0, redraw=False),
+                                                       transition=dict(duration=0))])
+                             for e in epochs])],
+        margin=dict(l=10, r=10, t=10, b=90))
+    return fig
+
+
 # ---- The home page's picture of a VAE ----------------------------------------------------
 
 def _png_uri(image, scale: int = 1) -> str:

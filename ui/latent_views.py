@@ -55,3 +55,11 @@ def selected_point(event) -> tuple[float, float] | None:
     if points:
         return float(points[0]["x"]), float(points[0]["y"])
     return None
+
+
+@st.cache_data(show_spinner="Drawing the training history…", max_entries=8)
+def history_gif(model_key: str, _snapshots, epochs: int) -> bytes:
+    """The training snapshots as an animated GIF (map above samples, one frame per epoch)."""
+    from vae_core import history, images
+
+    return images.to_gif(history.render_frames(_snapshots), duration_ms=700)

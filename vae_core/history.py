@@ -126,3 +126,42 @@ class SnapshotRecorder(keras.callbacks.Callback):
             epochs=np.array(self._epochs, np.int32), points=np.stack(self._points),
             labels=np.asarray(self.labels, np.int32), samples=np.stack(self._samples),
             explained=np.stack(self._explained), style_seed=self.style_seed)
+
+
+# Matplotlib's "tab10", one colour per class (as in the shipped latent.png pictures).
+_COLOURS = np.array([(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40),
+                     (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127),
+                     (188, 189, 34), (23, 190, 207)], np.uint8)
+
+
+def extent(snapshots: TrainingSnapshots, quantile: float = 0.995) -> float:
+    """One symmetric axis limit that holds nearly every point of every epoch."""
+    return max(1e-3, float(np.quantile(np.abs(snapshots.points), quantile)))
+
+
+def render_frames(snapshots: TrainingSnapshots, lim: float | None = None,
+                  size: int = 280) -> np.ndarray:
+    """One RGB picture per epoch, uint8 (E, size + 40, size, 3): the latent map (dots coloured
+    by class, all epochs on the same axes) above that epoch's row of samples."""
+    from PIL import Image, ImageDraw
+
+    lim = lim or 1.05 * extent(snapshots)
+    row_height = round(28 * size / 280)
+    frames = []
+    for i, epoch in enumerate(snapshots.epochs):
+        picture = Image.new("RGB", (size, size + row_height + 12), "white")
+        draw = ImageDraw.Draw(picture)
+        draw.line([(size / 2, 0), (size / 2, size)], fill=(225, 225, 225))
+        draw.line([(0, size / 2), (size, size / 2)], fill=(225, 225, 225))
+        xy = (snapshots.points[i] / lim * 0.5 + 0.5) * (size - 1)
+        for (x, y), label in zip(xy, snapshots.labels):
+            if 0 <= x < size and 0 <= y < size:
+                y = size - 1 - y  # up is positive, as on the page's charts
+                draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=tuple(int(c) for c in
+                                                                        _COLOURS[label % 10]))
+        draw.text((6, 4), f"epoch {int(epoch)}", fill=(20, 20, 20))
+        row = np.concatenate(list(snapshots.samples[i]), axis=1)  # (28, 280) uint8
+        row = Image.fromarray(row).resize((size, row_height), Image.NEAREST).convert("RGB")
+        picture.paste(row, (0, size + 12))
+        frames.append(np.asarray(picture))
+    return np.stack(frames)

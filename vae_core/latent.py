@@ -77,3 +77,17 @@ def interpolate(z_start, z_end, steps: int = 10) -> np.ndarray:
     """Straight-line points from z_start to z_end inclusive, shape (steps, dim)."""
     t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
     return (1 - t) * np.asarray(z_start, np.float32) + t * np.asarray(z_end, np.float32)
+
+
+def decoder_inputs(model: VAE, images) -> np.ndarray:
+    """What the decoder needs to redraw `images`: their posterior means, plus the classifier's
+    class slots for conditional models (the same code a reconstruction decodes)."""
+    means = encode_means(model, images)
+    if model.config.conditional:
+        means = np.concatenate([means, model.classify(images)], axis=1)
+    return means
+
+
+def morph(model: VAE, z_start, z_end, steps: int = 10) -> np.ndarray:
+    """Decoded images (steps, 28, 28) along the straight line between two decoder inputs."""
+    return model.decode(interpolate(z_start, z_end, steps))

@@ -285,6 +285,17 @@ class VAE(keras.Model):
         """float32 (len(digits), 28, 28): one shared style (from seed) written as each digit."""
         return self.generate_grid([seed], digits, temperature)[0]
 
+    def restyle(self, images, digits):
+        """float32 (N, len(digits), 28, 28): each image's style (its posterior mean) written as
+        each requested digit, decoded in one batched call. Conditional models only."""
+        if self.classifier is None:
+            raise ValueError("restyle needs a digit-conditioned model: this one is "
+                             "unconditional, so it cannot be asked for a digit.")
+        digits = list(digits)
+        styles, _ = self.encode(images)
+        codes = self.latent_codes(np.repeat(styles, len(digits), axis=0), digits * len(styles))
+        return self.decode(codes).reshape(len(styles), len(digits), 28, 28)
+
 
 def _quiet_retracing_warning(tf):
     """TF counts traces per source line, so one trace per model of each entry point looks like
