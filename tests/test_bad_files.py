@@ -18,7 +18,7 @@ from vae_core.checkpoints import CheckpointError, load_checkpoint_zip
 CORPUS = checkpoint_files()
 NAMES = sorted(CORPUS)
 # What a message meant for a visitor must never contain.
-FORBIDDEN = ("safe_mode", "Traceback", "/tmp", "/work", "keras.src", "File \"", "lambda",
+FORBIDDEN = ("safe_mode", "Traceback", "/tmp", "/work", "keras.src", "File \"", "deserializ",
              "vae-lab-upload")
 
 
