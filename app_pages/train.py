@@ -81,7 +81,13 @@ def status_line(job, snap):
     """Progress bar with epoch, batch and time left, and the Stop button."""
     bar_col, stop_col = st.columns([6, 1], vertical_alignment="bottom")
     with bar_col:
-        if snap.status == "pending":
+        if snap.status == "queued":
+            ahead = snap.queue_position - 1
+            text = ("Waiting for the training slot: "
+                    + (f"{ahead} run(s) ahead of yours in the queue." if ahead
+                       else "yours is next in the queue.")
+                    + " It starts by itself; keep this tab open.")
+        elif snap.status == "pending":
             text = "Starting: loading the data and building the model…"
         elif snap.status == "failed":
             text = "Training failed."
@@ -96,9 +102,11 @@ def status_line(job, snap):
         done = snap.steps_done / snap.total_steps if snap.total_steps else 0.0
         st.progress(1.0 if snap.status == "done" else min(done, 1.0), text=text)
     with stop_col:
-        st.button("Stop", icon=":material/stop:", on_click=job.stop, key="train_stop",
-                  disabled=not job.running or snap.status == "stopping",
-                  help="Stops within one batch; the model trained so far is kept.")
+        queued = snap.status == "queued"
+        st.button("Leave queue" if queued else "Stop", icon=":material/stop:", on_click=job.stop,
+                  key="train_stop", disabled=not job.running or snap.status == "stopping",
+                  help=("Gives up your place in the queue." if queued else
+                        "Stops within one batch; the model trained so far is kept."))
 
 
 def epoch_previews(snap):
@@ -132,6 +140,8 @@ def result_panel(job, snap):
     """After the run: test metrics, 'use this model', and the checkpoint download."""
     if snap.status == "failed":
         return st.error(snap.reason, icon=":material/error:")
+    if snap.status == "diverged":
+        st.warning(snap.reason, icon=":material/warning:")
     entry = jobs.finished_entry(job)
     if entry is None:
         return None
@@ -169,19 +179,26 @@ st.caption("Training runs in the background: you can keep using the other pages,
 
 job = jobs.current_job()
 running = job is not None and job.running
-if not running and jobs.job_slots().active >= jobs.job_slots().limit:
-    st.info("Someone else is training a model on this server right now. You can set up your "
-            "run; Start works again as soon as theirs finishes.", icon=":material/hourglass:")
+slots = jobs.job_slots()
+if not running and not slots.has_room():
+    st.info("The server is busy: every training slot and queue place is taken right now. You "
+            "can set up your run; try Start again in a minute or two.",
+            icon=":material/hourglass:")
+elif not running and slots.active >= slots.limit:
+    st.info("Someone else is training a model on this server right now. If you press Start, "
+            f"your run waits in a queue ({slots.waiting} waiting) and starts by itself.",
+            icon=":material/hourglass:")
 with errors.friendly_errors():
     config = settings_form(running)
     if config is not None and not running:
         if jobs.start_training(config):
             st.rerun()  # redraw with Start disabled and the live view running
         else:
-            st.warning("Another training run is using this server right now. To keep the app "
-                       "responsive for everyone, only "
-                       f"{jobs.job_slots().limit} run(s) at a time are allowed: please wait for "
-                       "it to finish, then press Start again.", icon=":material/hourglass:")
+            st.warning("The server is busy: "
+                       f"{slots.limit} run(s) are training and {slots.queue} more are waiting, "
+                       "which is all this server can hold without slowing down for everyone. "
+                       "Please try again in a minute or two; your settings are kept.",
+                       icon=":material/hourglass:")
 
 if job is None:
     st.info("Choose your settings and press **Start training**. The defaults show readable "

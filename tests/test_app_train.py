@@ -63,20 +63,34 @@ def test_tiny_run_shows_metrics_and_becomes_usable(checkpoints, mnist, monkeypat
         stop_job(at)
 
 
-def test_run_survives_page_switches_refuses_a_second_visitor_and_stops(checkpoints, mnist):
-    visitor = open_app(TRAIN)
-    other = open_app(TRAIN)
+def progress_text(at) -> str:
+    bars = at.get("progress")
+    return bars[0].proto.text if bars else ""
+
+
+def test_run_survives_page_switches_queues_a_second_visitor_turns_away_a_third(
+        checkpoints, mnist, monkeypatch):
+    monkeypatch.setenv("VAE_LAB_TRAINING_QUEUE", "1")  # one run, one waiting: a fresh JobSlots
+    visitor, second, third = open_app(TRAIN), open_app(TRAIN), open_app(TRAIN)
     try:
         start(visitor, epochs=3)
-        run_until(visitor, lambda at: "batch" in at.get("progress")[0].proto.text
-                  and at.get("plotly_chart"), timeout=60)
+        run_until(visitor, lambda at: "batch" in progress_text(at) and at.get("plotly_chart"),
+                  timeout=60)
         assert_calm(visitor)
 
-        other.run()
-        assert any("Someone else is training" in i.value for i in other.info)
-        start(other)  # only one training slot: the second visitor is asked to wait
-        assert any("please wait" in w.value for w in other.warning)
-        assert "job" not in other.session_state
+        second.run()
+        assert any("waits in a queue" in i.value for i in second.info)
+        start(second)  # the one slot is taken: the second visitor's run waits in line
+        assert second.session_state["job"].progress.snapshot().status == "queued"
+        assert "yours is next in the queue" in progress_text(second)
+        assert second.button(key="train_stop").label == "Leave queue"
+
+        third.run()
+        assert any("server is busy" in i.value for i in third.info)
+        start(third)  # slot and queue full: asked to come back, and nothing was loaded
+        assert any("try again" in w.value for w in third.warning)
+        assert "job" not in third.session_state
+        assert_calm(third)
 
         visitor.switch_page("app_pages/generate.py").run()
         visitor.switch_page(TRAIN).run()
@@ -85,12 +99,46 @@ def test_run_survives_page_switches_refuses_a_second_visitor_and_stops(checkpoin
         visitor.button(key="train_stop").click().run()
         run_until(visitor, has_result, timeout=60)
         assert_calm(visitor)
-        assert "Stopped by request" in visitor.get("progress")[0].proto.text
+        assert "Stopped by request" in progress_text(visitor)
         assert any("stopped early" in o for o in visitor.selectbox(key=models.ACTIVE).options)
         assert [m.label for m in visitor.metric][0] == "Test ELBO"
+
+        # The queued run starts by itself once the slot is free; each visitor sees only theirs.
+        run_until(second, lambda at: "batch" in progress_text(at), timeout=60)
+        assert not any("stopped early" in o
+                       for o in second.selectbox(key=models.ACTIVE).options)
+        second.button(key="train_stop").click().run()
+        run_until(second, has_result, timeout=60)
+        assert_calm(second)
     finally:
         stop_job(visitor)
-        stop_job(other)
+        stop_job(second)
+        stop_job(third)
+
+
+def test_leaving_the_queue_and_a_too_large_batch(checkpoints, mnist, monkeypatch):
+    from vae_core.jobs import JobSlots
+    from ui import jobs as ui_jobs
+
+    monkeypatch.setenv("VAE_LAB_TRAIN_SUBSET", "100")
+    at = open_app(TRAIN)
+    at.select_slider(key="train_batch_size").set_value(256)
+    start(at)
+    assert_calm(at)
+    assert any("larger than the 100 training images" in e.value for e in at.error)
+    assert "job" not in at.session_state
+
+    # A queued run can be cancelled before it starts: it leaves the queue, keeps no model.
+    blocker = JobSlots(1, 2)
+    blocker._running.add(object())  # a stand-in for another visitor's run holds the one slot
+    monkeypatch.setattr(ui_jobs, "job_slots", lambda: blocker)
+    at.select_slider(key="train_batch_size").set_value(64)
+    start(at)
+    assert "yours is next in the queue" in progress_text(at)
+    at.button(key="train_stop").click().run()
+    run_until(at, lambda a: not a.session_state["job"].running, timeout=30)
+    assert "Cancelled while waiting" in progress_text(at)
+    assert blocker.waiting == 0
 
 
 def test_missing_dataset_shows_how_to_fix_it(checkpoints, monkeypatch):

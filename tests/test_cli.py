@@ -48,3 +48,148 @@ def test_impossible_settings_fail_with_a_message_not_a_traceback(tmp_path):
 
     proc = run_cli("evaluate", str(tmp_path), timeout=120)
     assert proc.returncode == 2 and "not a checkpoint folder" in proc.stderr
+
+
+# ---- robustness: settings, per-epoch checkpoints, resume, signals, NaN -----------------------
+import signal  # noqa: E402
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import vae_core  # noqa: E402
+from vae_core import cli  # noqa: E402
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--epochs", "0"], "epochs must be"), (["--latent-dim", "0"], "latent_dim must be"),
+    (["--lr", "0"], "learning_rate must be"), (["--lr", "nan"], "learning_rate must be"),
+    (["--lr", "-1"], "learning_rate must be"), (["--batch-size", "0"], "batch_size must be"),
+    (["--batch-size", "100000"], "batch_size must be"), (["--hidden", "abc"], "hidden must be"),
+    (["--max-train-images", "0"], "max-train-images"),
+])
+def test_out_of_range_settings_are_one_line_and_status_2(flags, expected, tmp_path, capsys):
+    assert cli.main(["train", *flags, "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert expected in err and err.startswith("error: ") and "\n" not in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_batch_larger_than_the_data_is_refused(tiny_cli_data, tmp_path, capsys):
+    assert cli.main(["train", "--batch-size", "1024", "--out", str(tmp_path / "x")]) == 2
+    assert "larger than the 512 training images" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.fixture
+def tiny_cli_data(tiny_data, monkeypatch):
+    """The CLI trains on the small synthetic set instead of MNIST (in-process runs)."""
+    monkeypatch.setattr("vae_core.data.load_dataset", lambda name: tiny_data)
+    return tiny_data
+
+
+TINY = ["train", "--hidden", "32", "--latent-dim", "2", "--batch-size", "64", "--lr", "3e-3",
+        "--kl-warmup-epochs", "2", "--no-eval"]
+
+
+class InterruptAfter(keras.callbacks.Callback):
+    """Sends this process a real SIGINT at the end of a given epoch (1-based)."""
+
+    def __init__(self, epoch, signum=signal.SIGINT):
+        super().__init__()
+        self.epoch, self.signum = epoch, signum
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epoch:
+            signal.raise_signal(self.signum)
+
+
+def with_extra_callback(monkeypatch, callback):
+    real = vae_core.training.train
+
+    def train(*args, callbacks=(), **kwargs):
+        return real(*args, callbacks=[*callbacks, callback], **kwargs)
+
+    monkeypatch.setattr("vae_core.training.train", train)
+
+
+def test_interrupt_saves_the_finished_epochs_and_resume_matches_an_uninterrupted_run(
+        tiny_cli_data, tmp_path, capsys, monkeypatch):
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    assert cli.main([*TINY, "--epochs", "3", "--out", str(full)]) == 0
+    capsys.readouterr()
+
+    with monkeypatch.context() as m:
+        with_extra_callback(m, InterruptAfter(2))
+        assert cli.main([*TINY, "--epochs", "3", "--out", str(cut)]) == 128 + signal.SIGINT
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err
+    assert f"Resume with: python -m vae_core train --resume {cut}" in out.err
+    assert "holds the 2 finished epoch(s) of 3" in out.err
+    assert "epoch 3/3 interrupted after 1 of 8 batches (not kept)" in out.out
+    saved = vae_core.load_checkpoint(cut)
+    assert saved.epochs_trained == 2 and (cut / "training_state.npz").is_file()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+
+    assert cli.main(["train", "--resume", str(cut)]) == 0
+    assert "Resuming" in capsys.readouterr().out
+    a, b = vae_core.load_checkpoint(full), vae_core.load_checkpoint(cut)
+    assert b.epochs_trained == 3 == a.epochs_trained
+    assert not (cut / "training_state.npz").exists()  # finished: weights-only again
+    assert b.history_log["loss"] == pytest.approx(a.history_log["loss"], rel=1e-4)
+    for x, y in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
+    assert b.card["resumed_after_epoch"] == 2 and "in_progress" not in b.card
+    # A finished run has nothing to resume: one line, status 2.
+    assert cli.main(["train", "--resume", str(cut)]) == 2
+    assert "holds no training state" in capsys.readouterr().err
+
+
+def test_nan_loss_stops_keeps_the_last_good_epoch_and_never_saves_nan(
+        tiny_cli_data, tmp_path, capsys, monkeypatch):
+    from test_training import PoisonAt
+
+    with_extra_callback(monkeypatch, PoisonAt(2))  # epoch 3 diverges
+    out = tmp_path / "run"
+    assert cli.main([*TINY, "--epochs", "4", "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert "epoch 3" in err and "smaller learning rate" in err and "keeps epoch 2" in err
+    model = vae_core.load_checkpoint(out)
+    assert model.epochs_trained == 2
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+
+
+@pytest.mark.slow
+def test_real_signals_and_kills_never_lose_a_finished_epoch(mnist, tmp_path):
+    """A real process: SIGTERM stops it cleanly; resumed, SIGKILL leaves the last epoch."""
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "vae_core", "train", "--hidden", "64", "--latent-dim", "2",
+            "--epochs", "40", "--max-train-images", "2048", "--no-eval", "--out", str(out)]
+
+    def run_until_epoch(cmd, n, signum):
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=os.environ, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            for line in proc.stdout:  # bounded: the run has 40 epochs
+                if line.startswith(f"epoch {n}/"):
+                    break
+            proc.send_signal(signum)
+            stdout, stderr = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        return proc.returncode, stderr
+
+    code, err = run_until_epoch(args, 2, signal.SIGTERM)
+    assert code == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err and "Stopped by SIGTERM" in err
+    assert f"python -m vae_core train --resume {out}" in err
+    done = vae_core.load_checkpoint(out).epochs_trained
+    assert done >= 2
+
+    code, err = run_until_epoch([sys.executable, "-m", "vae_core", "train", "--resume",
+                                 str(out)], done + 2, signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    after = vae_core.load_checkpoint(out)  # whatever moment the kill hit
+    assert after.epochs_trained >= done + 1
+    assert vae_core.list_checkpoints(tmp_path) == [out]

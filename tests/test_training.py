@@ -101,9 +101,57 @@ def test_nan_loss_stops_cleanly_with_a_reason(tiny_data):
     broken = Dataset("mnist", x, tiny_data.y_train, tiny_data.x_test, tiny_data.y_test)
     progress = TrainingProgress(tiny(epochs=3))
     result = train(progress.config, broken, progress=progress)
-    assert result.status == "stopped"
+    assert result.status == "diverged" and progress.snapshot().status == "diverged"
     assert "nan" in result.reason.lower() and "learning rate" in result.reason
+    assert "epoch 1" in result.reason and "No epoch finished" in result.reason
     assert len(progress.snapshot().batches) == 1
+    assert result.model.epochs_trained == 0
+    assert all(np.isfinite(w).all() for w in result.model.get_weights())  # initial, not NaN
+
+
+class PoisonAt(keras.callbacks.Callback):
+    """Makes one weight NaN at the start of a given (0-based) epoch: a run that diverges there."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            w = self.model.trainable_weights[0]
+            w.assign(np.full(w.shape, np.nan, np.float32))
+
+
+def test_nan_in_a_later_epoch_keeps_the_last_good_epoch(tiny_data):
+    progress = TrainingProgress(tiny(epochs=4))
+    result = train(progress.config, tiny_data, progress=progress, callbacks=[PoisonAt(2)],
+                   validate=False)
+    assert result.status == "diverged"
+    assert "epoch 3" in result.reason and "weights of epoch 2" in result.reason
+    assert result.model.epochs_trained == 2 and len(result.history["loss"]) == 2
+    assert all(np.isfinite(w).all() for w in result.model.get_weights())
+    assert np.isfinite(result.model.generate([0, 1], seed=0)).all()  # still usable
+
+
+def test_resumed_run_matches_an_uninterrupted_one(tiny_data):
+    from vae_core.training import ResumeState, seed_variables
+
+    config = tiny(epochs=3, kl_warmup_epochs=2)
+    full = train(config, tiny_data, validate=False)
+
+    # The state after epoch 2, as the CLI's per-epoch checkpoint keeps it.
+    two = train(config.replace(epochs=2), tiny_data, validate=False)
+    state = ResumeState(
+        epochs_done=2, history=two.history, weights=two.model.get_weights(),
+        optimizer_variables=[v.numpy() for v in two.model.optimizer.variables],
+        seed_states=[v.numpy() for v in seed_variables(two.model)])
+    resumed = train(config, tiny_data, validate=False, resume=state)
+    assert resumed.status == "done" and resumed.model.epochs_trained == 3
+    assert len(resumed.history["loss"]) == 3
+    assert resumed.history["loss"][:2] == full.history["loss"][:2]
+    assert resumed.history["loss"][2] == pytest.approx(full.history["loss"][2], rel=1e-4)
+    for a, b in zip(resumed.model.get_weights(), full.model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_kl_warmup_ramps_the_kl_weight(tiny_data):

@@ -1,6 +1,11 @@
 """This visitor's background training run, and the process-wide bound on concurrent runs.
 
 The job's thread never touches Streamlit; the page reads `job.progress.snapshot()`.
+
+Memory (one process serves every visitor, 2.7 GB on Community Cloud): a Start first checks for
+room in the training slots and queue, before anything is loaded; every run shares the one
+read-only copy of the data (`vae_core.load_dataset`, loaded once under a lock) and its tensor;
+a session's jobs are stopped and its models dropped when the session ends.
 """
 
 from __future__ import annotations
@@ -14,28 +19,43 @@ from pathlib import Path
 import streamlit as st
 
 import vae_core
+from vae_core.config import ConfigError
 from vae_core.data import DISPLAY_NAMES, Dataset
 from vae_core.jobs import JobSlots, TrainingJob
 
 from .models import TrainedModel, trained_models
 
 
-def _job_limit() -> int:
+def _env_int(name: str, default: int, lowest: int) -> int:
     try:
-        return max(1, int(os.environ.get("VAE_LAB_MAX_TRAINING_JOBS", "1")))
+        return max(lowest, int(os.environ.get(name, str(default))))
     except ValueError:
-        return 1
+        return default
 
 
-@st.cache_resource
+@st.cache_resource(max_entries=4)
+def _slots(limit: int, queue: int) -> JobSlots:
+    return JobSlots(limit, queue)
+
+
 def job_slots() -> JobSlots:
-    """One bound for the whole process: every visitor shares these CPU cores."""
-    return JobSlots(_job_limit())
+    """One bound for the whole process: every visitor shares these CPU cores and this memory.
+
+    VAE_LAB_MAX_TRAINING_JOBS runs train at once (default 1); VAE_LAB_TRAINING_QUEUE more wait
+    in line (default 8); beyond that a visitor is asked to try again later.
+    """
+    return _slots(_env_int("VAE_LAB_MAX_TRAINING_JOBS", 1, 1),
+                  _env_int("VAE_LAB_TRAINING_QUEUE", 8, 0))
 
 
 def _stop_jobs(jobs: list):
+    """Session ended: stop its runs (queued ones leave the queue) and let go of their models."""
     for job in jobs:
         job.stop()
+    for job in jobs:
+        if not job.running:
+            job.result = None
+    jobs.clear()
 
 
 @st.cache_resource(scope="session", on_release=_stop_jobs)
@@ -58,9 +78,18 @@ def current_job() -> TrainingJob | None:
 
 
 def start_training(config: vae_core.VAEConfig) -> bool:
-    """Start a background run for this visitor; False when every training slot is taken."""
+    """Start (or queue) a background run for this visitor; False when slots and queue are full.
+
+    The room check comes first: a visitor turned away costs no memory at all.
+    """
+    slots = job_slots()
+    if not slots.has_room():
+        return False
     data = training_data(config.dataset)  # fails here, in the page, when the data is missing
-    job = job_slots().try_start(config, data)
+    if config.batch_size > len(data.x_train):
+        raise ConfigError(f"The batch size ({config.batch_size}) is larger than the "
+                          f"{len(data.x_train):,} training images: choose a smaller one.")
+    job = slots.try_start(config, data)
     if job is None:
         return False
     st.session_state["job"] = job
@@ -76,8 +105,12 @@ def collect_finished_job() -> TrainedModel | None:
     for entry in trained_models().values():
         if entry.job is job:
             return entry
+    if job.result.status == "diverged" and job.result.model.epochs_trained == 0:
+        return None  # no epoch finished with usable weights: nothing worth keeping
     n = len(trained_models()) + 1
-    status = "stopped early" if job.result.status == "stopped" else "trained here"
+    status = {"stopped": "stopped early",
+              "diverged": f"diverged, epoch {job.result.model.epochs_trained} kept"}.get(
+        job.result.status, "trained here")
     entry = TrainedModel(
         key=f"trained-{uuid.uuid4().hex[:8]}",
         label=f"#{n} {DISPLAY_NAMES[job.config.dataset].split()[0]} · {job.config.arch.upper()}, "

@@ -27,7 +27,7 @@ class LatentView:
         return float(np.quantile(np.abs(self.points), quantile))
 
 
-@st.cache_resource(show_spinner="Encoding test images…", max_entries=32)
+@st.cache_resource(show_spinner="Encoding test images…", max_entries=32, ttl=3600)
 def _latent_view(model_key: str, _model: vae_core.VAE, n: int) -> LatentView:
     data = vae_core.load_dataset(_model.config.dataset)
     idx = np.random.default_rng(0).choice(len(data.x_test), min(n, len(data.x_test)),

@@ -59,8 +59,26 @@ class TrainedModel:
     extras: dict = field(default_factory=dict)
 
 
+def _forget_models(dicts: list):
+    """The session ended: drop its models (and their TF variables) even if something still
+    holds its session state."""
+    for models in dicts:
+        models.clear()
+    dicts.clear()
+
+
+@st.cache_resource(scope="session", on_release=_forget_models)
+def _release_on_session_end() -> list:
+    return []
+
+
 def trained_models() -> dict[str, TrainedModel]:
-    return st.session_state.setdefault("trained_models", {})
+    """This session's own models (trained or uploaded); released when the session ends."""
+    models = st.session_state.get("trained_models")
+    if models is None:
+        models = st.session_state["trained_models"] = {}
+        _release_on_session_end().append(models)
+    return models
 
 
 def model_choices() -> dict[str, str]:

@@ -9,7 +9,7 @@ import streamlit as st
 import vae_core
 from vae_core.data import DISPLAY_NAMES
 
-from .errors import friendly_errors
+from .errors import friendly_errors, log
 from .jobs import collect_finished_job
 from .models import (ACTIVE, DEFAULT_MODEL, TrainedModel, active_key, active_model, describe,
                      model_choices, trained_models)
@@ -57,13 +57,19 @@ def _load_upload():
     st.session_state["upload_problem"] = None
     if file is None:
         return
+    name = file.name if len(file.name) <= 60 else file.name[:57] + "…"
     try:
         model = vae_core.load_checkpoint_zip(file.getvalue())
     except vae_core.CheckpointError as e:
-        st.session_state["upload_problem"] = f"Could not load {file.name}: {e}"
+        st.session_state["upload_problem"] = f"Could not load {name}: {e}"
+        return
+    except Exception:  # a bug, not the visitor's doing: log it, tell them calmly
+        log.exception("Unexpected error while loading an uploaded checkpoint")
+        st.session_state["upload_problem"] = (
+            f"Could not load {name}: it is not a checkpoint zip this app can read.")
         return
     key = f"uploaded-{uuid.uuid4().hex[:8]}"
-    label = (f"{file.name.removesuffix('.zip')} · {DISPLAY_NAMES[model.config.dataset].split()[0]}"
+    label = (f"{name.removesuffix('.zip')} · {DISPLAY_NAMES[model.config.dataset].split()[0]}"
              f", {model.config.latent_dim}-D (uploaded)")
     trained_models()[key] = TrainedModel(key=key, label=label, model=model)
     st.session_state[ACTIVE] = key

@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime
 import io
 import json
+import logging
 import os
 import shutil
 import tempfile
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import keras
 import numpy as np
@@ -28,10 +29,24 @@ CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.json"
 CARD_FILE = "card.json"
 SNAPSHOTS_FILE = "training_snapshots.npz"
+STATE_FILE = "training_state.npz"  # optimizer state of an unfinished CLI run (for --resume)
+ZIP_FILES = (MODEL_FILE, CONFIG_FILE, HISTORY_FILE, CARD_FILE, SNAPSHOTS_FILE)  # what a checkpoint zip may hold
+
+# Limits checked from the zip's directory BEFORE anything is extracted (zip bombs, floods).
+MAX_UPLOAD_BYTES = 100 * 2**20
+MAX_ZIP_ENTRIES = 64
+MAX_UNCOMPRESSED_BYTES = 200 * 2**20  # all entries together
+MAX_COMPRESSION_RATIO = 50  # per entry larger than RATIO_CHECK_BYTES; real weights barely shrink
+RATIO_CHECK_BYTES = 2**20
+
+log = logging.getLogger("vae_core.checkpoints")
 
 
 class CheckpointError(RuntimeError):
     """A folder that is not a loadable checkpoint; the message says what is wrong."""
+
+
+NOT_OURS = ("it is damaged, or it is not a model saved by VAE Lab")
 
 
 def save_checkpoint(model: VAE, path, history: dict | None = None, card: dict | None = None,
@@ -104,49 +119,204 @@ def list_checkpoints(folder) -> list[Path]:
 
 
 def load_checkpoint(path) -> VAE:
-    """Load a checkpoint folder (safe_mode: no arbitrary code). Adds `.history` and `.card`."""
+    """Load a checkpoint folder (safe_mode: no arbitrary code). Adds `.history` and `.card`.
+
+    A `.keras` file is checked before Keras sees it: a zip within the size limits whose config
+    names this project's VAE class. Anything else (another Keras model, a Lambda layer, random
+    bytes) is a `CheckpointError` with a one-sentence reason and no Keras internals.
+    """
     path = Path(path)
+    if not path.is_dir():
+        what = "does not exist" if not path.exists() else "is a file, not a checkpoint folder"
+        raise CheckpointError(f"{path} {what}: a checkpoint is a folder holding {MODEL_FILE} "
+                              f"and {CONFIG_FILE}.")
     if not is_checkpoint(path):
         raise CheckpointError(f"{path} is not a checkpoint folder: it needs {MODEL_FILE} "
                               f"and {CONFIG_FILE}.")
     try:
-        model = keras.saving.load_model(path / MODEL_FILE, compile=False, safe_mode=True)
-    except Exception as e:
-        raise CheckpointError(f"Could not load the model in {path}: {e}") from e
-    if not isinstance(model, VAE):
-        raise CheckpointError(f"{path / MODEL_FILE} holds a {type(model).__name__}, not a VAE.")
-    model.history_log = _read_json(path / HISTORY_FILE)
-    model.card = _read_json(path / CARD_FILE)
-    model.training_snapshots = _read_snapshots(path / SNAPSHOTS_FILE)
+        model = _load_model_file(path)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path / MODEL_FILE} cannot be loaded: {e}") from None
     model.checkpoint_path = path
     return model
 
 
+def _load_model_file(folder: Path, uploaded: bool = False) -> VAE:
+    """The VAE in `folder`; CheckpointError messages name no paths (they may reach a visitor).
+
+    `uploaded` applies the upload size limits; a local folder may hold a (much) larger model.
+    """
+    max_total = MAX_UNCOMPRESSED_BYTES if uploaded else 16 * 2**30
+    try:
+        VAEConfig.from_json((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError, OSError) as e:
+        raise CheckpointError(f"its {CONFIG_FILE} is not a valid model description ({e})") from None
+    file = folder / MODEL_FILE
+    try:
+        with zipfile.ZipFile(file) as archive:
+            check_zip(archive, "the model file", max_total)
+            if "config.json" not in archive.namelist():
+                raise CheckpointError(f"{NOT_OURS} (no model description inside)")
+            with archive.open("config.json") as f:
+                inner = json.loads(f.read(2**20).decode("utf-8"))
+    except CheckpointError:
+        raise
+    except (zipfile.BadZipFile, ValueError, UnicodeDecodeError, OSError, EOFError):
+        raise CheckpointError(f"{NOT_OURS} (not a readable .keras file)") from None
+    if not (isinstance(inner, dict) and inner.get("registered_name") == "vae_core>VAE"
+            and inner.get("class_name") == "VAE"):
+        raise CheckpointError("it holds a different kind of Keras model, not a VAE Lab model; "
+                              "only models trained in VAE Lab or with `python -m vae_core` load")
+    try:
+        model = keras.saving.load_model(file, compile=False, safe_mode=True)
+    except Exception as e:  # details are for the server log, not for the person uploading
+        log.warning("refused model file: %s: %s", type(e).__name__, e)
+        raise CheckpointError(f"{NOT_OURS} (its weights could not be read safely)") from None
+    if not isinstance(model, VAE):
+        raise CheckpointError(f"it holds a {type(model).__name__}, not a VAE Lab model")
+    history = _read_json(folder / HISTORY_FILE)
+    model.history_log = {k: v for k, v in history.items()  # only per-epoch number lists
+                         if isinstance(v, list) and all(isinstance(x, (int, float)) for x in v)}
+    model.card = _read_json(folder / CARD_FILE)
+    model.training_snapshots = _read_snapshots(folder / SNAPSHOTS_FILE)
+    return model
+
+
+def check_zip(archive: zipfile.ZipFile, what: str = "the zip",
+              max_total: int = MAX_UNCOMPRESSED_BYTES):
+    """Refuse a zip by its directory alone, before extracting anything.
+
+    Zip slip (absolute paths, `..`, drive letters), too many entries, too much data in total,
+    suspicious compression ratios (zip bombs) and encrypted entries are all refused.
+    """
+    infos = archive.infolist()
+    if len(infos) > MAX_ZIP_ENTRIES:
+        raise CheckpointError(f"{what} holds {len(infos)} files; a checkpoint has only a few")
+    total = 0
+    for info in infos:
+        name = info.filename
+        posix, windows = PurePosixPath(name), PureWindowsPath(name)
+        if (posix.is_absolute() or windows.anchor
+                or ".." in posix.parts or ".." in windows.parts or "\x00" in name):
+            raise CheckpointError(f"{what} contains a file path that points outside its folder, "
+                                  "which is not allowed")
+        if info.flag_bits & 0x1:
+            raise CheckpointError(f"{what} is password-protected")
+        total += info.file_size
+        if total > max_total:
+            raise CheckpointError(f"{what} unpacks to more than {max_total // 2**20} MB, far "
+                                  "more than a model of this app")
+        if (info.file_size > RATIO_CHECK_BYTES
+                and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1)):
+            raise CheckpointError(f"{what} is compressed suspiciously well (a 'zip bomb'?), "
+                                  "so it was not unpacked")
+
+
 def load_checkpoint_zip(data: bytes) -> VAE:
-    """Load a checkpoint uploaded as a zip (as made by `checkpoint_zip`), refusing anything odd."""
+    """Load a checkpoint uploaded as a zip (as made by `checkpoint_zip`), refusing anything odd.
+
+    Only the checkpoint's own files are extracted, by their base name, into a private temporary
+    folder that is removed afterwards; every message is a sentence without server paths.
+    """
+    if not data:
+        raise CheckpointError("That file is empty.")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise CheckpointError(f"That file is larger than {MAX_UPLOAD_BYTES // 2**20} MB; a "
+                              "checkpoint zip from this app is a few MB.")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise CheckpointError("That file is not a zip archive of a checkpoint.") from None
-    with archive, tempfile.TemporaryDirectory() as tmp:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
+        raise CheckpointError("That file is not a zip archive of a checkpoint (it may be "
+                              "damaged or cut short).") from None
+    with archive, tempfile.TemporaryDirectory(prefix="vae-lab-upload-") as tmp:
+        try:
+            check_zip(archive)
+        except CheckpointError as e:
+            raise CheckpointError(f"That zip was refused: {e}.") from None
+        seen = set()
         for info in archive.infolist():
-            name = Path(info.filename).name
-            if info.is_dir() or name not in (MODEL_FILE, CONFIG_FILE, HISTORY_FILE, CARD_FILE,
-                                                      SNAPSHOTS_FILE):
+            parts = PurePosixPath(info.filename).parts
+            name = parts[-1] if parts else ""
+            if info.is_dir() or name not in ZIP_FILES:
                 continue
-            if info.file_size > 200 * 2**20:
-                raise CheckpointError(f"{name} in the zip is implausibly large.")
-            (Path(tmp) / name).write_bytes(archive.read(info))
+            if len(parts) > 2:
+                continue  # a checkpoint zip has its files at the top or in one folder
+            if name in seen:
+                raise CheckpointError(f"That zip holds more than one {name}; it should hold "
+                                      "exactly one checkpoint.")
+            seen.add(name)
+            try:
+                (Path(tmp) / name).write_bytes(archive.read(info))
+            except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError):
+                raise CheckpointError("That zip is damaged (a file in it cannot be unpacked)."
+                                      ) from None
         if not is_checkpoint(tmp):
             raise CheckpointError(f"The zip holds no checkpoint: it needs {MODEL_FILE} and "
                                   f"{CONFIG_FILE} (as in the zips the Train page downloads).")
         try:
-            model = load_checkpoint(tmp)
+            model = _load_model_file(Path(tmp), uploaded=True)
         except CheckpointError as e:
-            reason = str(e.__cause__ or e).replace(f"{tmp}{os.sep}", "").replace(tmp, "")
-            raise CheckpointError(f"The model in the zip cannot be loaded: {reason}") from e
+            raise CheckpointError(f"The model in the zip cannot be loaded: {e}.") from None
         model.checkpoint_path = None
         return model
+
+
+def save_training_state(model: VAE, epochs_done: int, settings: dict) -> bytes:
+    """Optimizer state, sampling RNG and run settings after `epochs_done` epochs, as npz bytes.
+
+    It lives beside model.keras in a CLI run's folder until the run finishes; shipped and
+    downloaded checkpoints never carry it (they stay weights-only and small).
+    """
+    from .training import seed_variables
+
+    arrays = {f"opt_{i}": np.asarray(v.numpy()) for i, v in enumerate(model.optimizer.variables)}
+    arrays.update({f"seed_{i}": np.asarray(v.numpy()) for i, v in enumerate(seed_variables(model))})
+    meta = {"epochs_done": epochs_done, "settings": settings,
+            "optimizer": len(model.optimizer.variables), "seeds": len(seed_variables(model))}
+    arrays["meta"] = np.array(json.dumps(meta))
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def load_resume_state(path):
+    """(model, ResumeState, settings) of an unfinished CLI run's checkpoint folder."""
+    from .training import ResumeState
+
+    path = Path(path)
+    model = load_checkpoint(path)
+    state_file = path / STATE_FILE
+    if not state_file.is_file():
+        raise CheckpointError(f"{path} holds no training state to resume: the run finished "
+                              "(or the folder was not written by `python -m vae_core train`).")
+    try:
+        with np.load(state_file, allow_pickle=False) as npz:
+            meta = json.loads(str(npz["meta"]))
+            optimizer = [npz[f"opt_{i}"] for i in range(meta["optimizer"])]
+            seeds = [npz[f"seed_{i}"] for i in range(meta["seeds"])]
+        epochs_done = int(meta["epochs_done"])
+        settings = dict(meta["settings"])
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError):
+        raise CheckpointError(f"{state_file} is damaged: the run cannot be resumed.") from None
+    history = {k: list(v)[:epochs_done] for k, v in model.history_log.items()
+               if isinstance(v, list)}
+    if len(history.get("loss", [])) != epochs_done:
+        raise CheckpointError(f"{path}: its history and training state disagree; the run cannot "
+                              "be resumed.")
+    state = ResumeState(epochs_done=epochs_done, history=history, weights=model.get_weights(),
+                        optimizer_variables=optimizer, seed_states=seeds,
+                        snapshots=_first_epochs(model.training_snapshots, epochs_done))
+    return model, state, settings
+
+
+def _first_epochs(snapshots: TrainingSnapshots | None, n: int) -> TrainingSnapshots | None:
+    """The snapshots of epochs 1..n only (a run saved mid-way has exactly those)."""
+    if snapshots is None or len(snapshots) < n or not n:
+        return None
+    keep = snapshots.epochs <= n
+    return TrainingSnapshots(snapshots.epochs[keep], snapshots.points[keep], snapshots.labels,
+                             snapshots.samples[keep], snapshots.explained[keep],
+                             snapshots.style_seed)
 
 
 def checkpoint_zip(path) -> bytes:
@@ -154,16 +324,18 @@ def checkpoint_zip(path) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for file in sorted(Path(path).iterdir()):
-            if file.is_file():
+            if file.is_file() and file.name != STATE_FILE:
                 archive.write(file, f"{Path(path).name}/{file.name}")
     return buffer.getvalue()
 
 
-def _read_json(file: Path):
+def _read_json(file: Path) -> dict:
+    """A JSON object from `file`; {} when absent, unreadable or not an object."""
     try:
-        return json.loads(file.read_text())
-    except (OSError, ValueError):
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
         return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _read_snapshots(file: Path) -> TrainingSnapshots | None:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
+import signal
 import sys
+import threading
 import time
+from pathlib import Path
 
 import keras
 
@@ -36,13 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
     t.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
     t.add_argument("--seed", type=int, default=DEFAULTS.seed)
-    t.add_argument("--out", required=True, help="checkpoint folder to write")
+    t.add_argument("--out", default=None,
+                   help="checkpoint folder to write (rewritten after every epoch)")
+    t.add_argument("--resume", default=None, metavar="DIR",
+                   help="continue the interrupted run whose checkpoint folder is DIR (its "
+                        "settings are used; other training flags are ignored)")
     t.add_argument("--no-eval", action="store_true", help="skip the test-set evaluation")
     t.add_argument("--max-train-images", type=int, default=None,
                    help="train on only the first N training images (quick experiments)")
 
     e = sub.add_parser("evaluate", help="print a checkpoint's test-set evaluation as JSON")
-    e.add_argument("checkpoint")
+    e.add_argument("checkpoint", help="checkpoint folder, or a checkpoint zip from the app")
 
     j = sub.add_parser("judge", help="train the independent classifier that scores samples")
     j.add_argument("--dataset", choices=DATASETS, default=DEFAULTS.dataset)
@@ -59,61 +67,208 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Interrupted(Exception):
+    """A second Ctrl-C while the first one is being handled."""
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    from .checkpoints import CheckpointError
+
     try:
         commands = {"train": lambda: _train(args, argv), "evaluate": lambda: _evaluate(args),
                     "judge": lambda: _judge(args, argv), "quality": lambda: _quality(args)}
         return commands[args.command]()
-    except (ConfigError, ValueError, RuntimeError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (ConfigError, CheckpointError, ValueError, RuntimeError, OSError) as e:
+        print(f"error: {_one_line(e)}", file=sys.stderr)
         return 2
+    except (KeyboardInterrupt, Interrupted):
+        print("error: interrupted.", file=sys.stderr)
+        return 130
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e) if not isinstance(e, OSError) or not e.filename else (
+        f"{e.filename}: {e.strerror or e}")
+    return " ".join(text.split()) or type(e).__name__
+
+
+class SignalStop:
+    """SIGINT/SIGTERM ask training to stop after the current batch (no traceback, no lost epoch).
+
+    A second SIGINT while stopping raises `Interrupted` (the per-epoch checkpoint on disk is
+    complete either way: it is replaced atomically).
+    """
+
+    def __init__(self):
+        self.event = threading.Event()
+        self.signum = None
+        self._previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        return False
+
+    def _handle(self, signum, frame):
+        if self.event.is_set() and signum == signal.SIGINT:
+            raise Interrupted()
+        self.signum = signum
+        self.event.set()
+        print(f"\n{signal.Signals(signum).name}: stopping after the current batch…",
+              file=sys.stderr, flush=True)
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """After every complete epoch with finite loss and weights, rewrite the checkpoint folder.
+
+    The folder is replaced atomically (see `save_checkpoint`), so a kill at any moment leaves the
+    last complete epoch loadable. It carries `training_state.npz` (optimizer, RNG, settings) so
+    `train --resume` can continue exactly; the finished run's final save drops that file.
+    """
+
+    def __init__(self, out, steps: int, history: dict, card: dict, settings: dict):
+        super().__init__()
+        self.out, self.steps, self.card, self.settings = out, steps, card, settings
+        self.history = {k: list(v) for k, v in history.items()}
+        self.saved_epochs = len(self.history.get("loss", []))
+        self._batches = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batches += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        from .checkpoints import STATE_FILE, save_checkpoint, save_training_state
+        from .training import all_finite
+
+        logs = logs or {}
+        if (self._batches < self.steps or not math.isfinite(float(logs.get("loss", math.nan)))
+                or not all_finite(self.model)):
+            return  # a partial (stopped) or diverged epoch is never saved
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(float(value))
+        state = save_training_state(self.model, epoch + 1, self.settings)
+        save_checkpoint(self.model, self.out, self.history,
+                        {**self.card, "in_progress": True}, extra_files={STATE_FILE: state})
+        self.saved_epochs = epoch + 1
 
 
 def _train(args, argv) -> int:
-    from .checkpoints import save_checkpoint
+    from .checkpoints import load_resume_state, save_checkpoint
     from .data import load_dataset
     from .evaluate import evaluate
     from .images import tile, to_png
     from .training import train
 
-    config = VAEConfig(
-        dataset=args.dataset, arch=args.arch, latent_dim=args.latent_dim,
-        conditional=args.conditional, beta=args.beta, kl_warmup_epochs=args.kl_warmup_epochs,
-        recon_loss=args.recon_loss, hidden=parse_hidden(args.hidden),
-        learning_rate=args.lr, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed)
+    command = "python -m vae_core " + shlex.join(sys.argv[1:] if argv is None else argv)
+    resume = None
+    if args.resume is not None:
+        if args.out is not None and Path(args.out).resolve() != Path(args.resume).resolve():
+            raise ConfigError("--resume continues in its own folder: leave out --out.")
+        _, resume, settings = load_resume_state(args.resume)
+        config = VAEConfig.from_dict(settings["config"])
+        out = Path(args.resume)
+        max_images, no_eval = settings.get("max_train_images"), settings.get("no_eval", False)
+        command = settings.get("command", command)
+    else:
+        if args.out is None:
+            raise ConfigError("--out is required: the checkpoint folder to write "
+                              "(or --resume DIR to continue a run).")
+        config = VAEConfig(
+            dataset=args.dataset, arch=args.arch, latent_dim=args.latent_dim,
+            conditional=args.conditional, beta=args.beta, kl_warmup_epochs=args.kl_warmup_epochs,
+            recon_loss=args.recon_loss, hidden=parse_hidden(args.hidden),
+            learning_rate=args.lr, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed)
+        out = Path(args.out)
+        max_images, no_eval = args.max_train_images, args.no_eval
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file: give a folder for the checkpoint.")
+    if max_images is not None and max_images < 1:
+        raise ConfigError("--max-train-images must be at least 1.")
     dataset = load_dataset(config.dataset)
-    if args.max_train_images is not None:
-        if args.max_train_images < 1:
-            raise ConfigError("--max-train-images must be at least 1.")
-        dataset = dataset.head(args.max_train_images)
+    if max_images is not None:
+        dataset = dataset.head(max_images)
+    if config.batch_size > len(dataset.x_train):
+        raise ConfigError(f"batch_size {config.batch_size} is larger than the "
+                          f"{len(dataset.x_train)} training images: choose at most "
+                          f"{len(dataset.x_train)}.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    settings = {"config": config.to_dict(), "max_train_images": max_images, "no_eval": no_eval,
+                "command": command}
+    card = {"command": command, "keras_version": keras.__version__}
+    done_before = resume.epochs_done if resume else 0
+    if resume:
+        print(f"Resuming {out} after epoch {done_before} of {config.epochs}.", flush=True)
     print(f"Training {config.arch} VAE on {config.dataset} "
           f"({len(dataset.x_train)} images): {config.to_dict()}", flush=True)
-    result = train(config, dataset, callbacks=[EpochSummary(config.epochs)],
-                   verbose=1 if sys.stdout.isatty() else 0)
+    steps = math.ceil(len(dataset.x_train) / config.batch_size)
+    saver = EpochCheckpoint(out, steps, resume.history if resume else {}, card, settings)
+    with SignalStop() as stop:
+        result = train(config, dataset, stop_event=stop.event, resume=resume,
+                       callbacks=[EpochSummary(config.epochs, steps), saver],
+                       verbose=1 if sys.stdout.isatty() else 0)
+    resume_cmd = f"python -m vae_core train --resume {shlex.quote(str(out))}"
+    if stop.signum is not None and result.status != "done":
+        name = signal.Signals(stop.signum).name
+        if saver.saved_epochs:
+            print(f"Stopped by {name}. The checkpoint {out} holds the {saver.saved_epochs} "
+                  f"finished epoch(s) of {config.epochs}; the unfinished epoch is not kept. "
+                  f"Resume with: {resume_cmd}", file=sys.stderr, flush=True)
+        else:
+            print(f"Stopped by {name} before the first epoch finished: no checkpoint was "
+                  "written; run the command again to start over.", file=sys.stderr, flush=True)
+        return 128 + stop.signum
+    if result.status == "diverged":
+        where = (f"The checkpoint {out} keeps epoch {saver.saved_epochs}, the last good one "
+                 f"(resume with a smaller --lr is not possible: start a new run)."
+                 if saver.saved_epochs else "No checkpoint was written.")
+        print(f"error: {result.reason} {where}", file=sys.stderr, flush=True)
+        return 1
     print(result.reason, flush=True)
-    card = {
-        "command": "python -m vae_core " + shlex.join(sys.argv[1:] if argv is None else argv),
-        "training_seconds": round(result.seconds, 1),
-        "stopped_early": result.status != "done",
-        "keras_version": keras.__version__,
-    }
-    if not args.no_eval:
+    card.update({"training_seconds": round(result.seconds, 1),
+                 "stopped_early": result.status != "done"})
+    if resume:
+        card["resumed_after_epoch"] = done_before
+    if not no_eval:
         card["evaluation"] = evaluate(result.model, dataset)
         print(json.dumps({k: v for k, v in card["evaluation"].items() if k != "kl_per_dim"}),
               flush=True)
     samples = result.model.generate_grid(range(4), range(10))
-    path = save_checkpoint(result.model, args.out, result.history, card,
+    path = save_checkpoint(result.model, out, result.history, card,
                            extra_files={"samples.png": to_png(tile(samples), scale=2)})
     print(f"Checkpoint written to {path}")
     return 0
 
 
+def open_checkpoint(path):
+    """A checkpoint folder, or a checkpoint zip (as the app downloads), checked before loading."""
+    from .checkpoints import MAX_UPLOAD_BYTES, CheckpointError, load_checkpoint, load_checkpoint_zip
+
+    path = Path(path)
+    if path.is_file():
+        if path.stat().st_size > MAX_UPLOAD_BYTES:
+            raise CheckpointError(f"{path} is larger than {MAX_UPLOAD_BYTES // 2**20} MB: not a "
+                                  "checkpoint zip of this app.")
+        try:
+            return load_checkpoint_zip(path.read_bytes())
+        except CheckpointError as e:
+            raise CheckpointError(f"{path}: {e}") from None
+    return load_checkpoint(path)
+
+
 def _evaluate(args) -> int:
-    from .checkpoints import load_checkpoint
     from .evaluate import evaluate
 
-    print(json.dumps(evaluate(load_checkpoint(args.checkpoint)), indent=2))
+    print(json.dumps(evaluate(open_checkpoint(args.checkpoint)), indent=2))
     return 0
 
 
@@ -143,10 +298,18 @@ def _judge(args, argv) -> int:
 
 
 def _quality(args) -> int:
-    from .checkpoints import load_checkpoint
-    from .quality import quality_report, update_card, write_latent_png
+    from .checkpoints import CheckpointError, load_checkpoint
+    from .quality import load_judge, quality_report, update_card, write_latent_png
 
     model = load_checkpoint(args.checkpoint)
+    if args.judge is not None:
+        try:
+            load_judge(model.config.dataset, args.judge)
+        except FileNotFoundError:
+            raise
+        except Exception:  # Keras's reasons (and its safe_mode advice) are not for this line
+            raise CheckpointError(f"{args.judge} is not a judge classifier saved by "
+                                  "`python -m vae_core judge` (or it is damaged).") from None
     report = quality_report(model, judge_file=args.judge)
     if not args.no_write:
         if model.config.latent_dim == 2:
@@ -159,14 +322,22 @@ def _quality(args) -> int:
 class EpochSummary(keras.callbacks.Callback):
     """One readable line per epoch, whatever Keras's own progress bar does."""
 
-    def __init__(self, epochs):
+    def __init__(self, epochs, steps: int | None = None):
         super().__init__()
-        self.epochs = epochs
+        self.epochs, self.steps = epochs, steps
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.time()
+        self._batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batches += 1
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.steps and self._batches < self.steps:
+            print(f"epoch {epoch + 1}/{self.epochs} interrupted after {self._batches} of "
+                  f"{self.steps} batches (not kept)", flush=True)
+            return
         parts = [f"{k} {v:.3f}" if "accuracy" in k else f"{k} {v:.2f}"
                  for k, v in sorted((logs or {}).items())]
         print(f"epoch {epoch + 1}/{self.epochs} ({time.time() - self._start:.1f} s): "

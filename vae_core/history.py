@@ -99,12 +99,22 @@ def map_2d(means: np.ndarray, previous: np.ndarray | None = None):
 
 
 class SnapshotRecorder(keras.callbacks.Callback):
-    """Records one snapshot per finished epoch (skipped when the loss is not finite)."""
+    """Records one snapshot per finished epoch (skipped when the loss is not finite).
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, style_seed: int):
+    After every epoch the model's `training_snapshots` holds the run so far, so a checkpoint
+    saved by a later callback in the same epoch (the CLI's) carries them; a resumed run passes
+    the `earlier` epochs' snapshots and continues them.
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, style_seed: int,
+                 earlier: TrainingSnapshots | None = None):
         super().__init__()
         self.images, self.labels, self.style_seed = images, labels, int(style_seed)
         self._epochs, self._points, self._samples, self._explained = [], [], [], []
+        if earlier is not None:
+            self._epochs = [int(e) for e in earlier.epochs]
+            self._points, self._samples = list(earlier.points), list(earlier.samples)
+            self._explained = list(earlier.explained)
 
     def on_epoch_end(self, epoch, logs=None):
         loss = float((logs or {}).get("loss", 0.0))
@@ -118,6 +128,7 @@ class SnapshotRecorder(keras.callbacks.Callback):
         self._points.append(points)
         self._explained.append(explained)
         self._samples.append(to_uint8(self.model.generate(list(range(10)), self.style_seed)))
+        self.model.training_snapshots = self.snapshots()
 
     def snapshots(self) -> TrainingSnapshots | None:
         if not self._epochs:

@@ -18,7 +18,7 @@ import numpy as np
 
 from .config import VAEConfig
 from .data import Dataset, load_dataset
-from .history import SnapshotRecorder, snapshot_indices
+from .history import SnapshotRecorder, TrainingSnapshots, snapshot_indices
 from .models import VAE
 
 PREVIEW_RECONSTRUCTIONS = 8
@@ -42,8 +42,9 @@ class TrainingProgress:
     """Thread-safe record of a run. The training thread writes; viewers call `snapshot()`."""
 
     config: VAEConfig
-    status: str = "pending"  # pending -> running -> done | stopped | failed
+    status: str = "pending"  # pending|queued -> running -> done | stopped | diverged | failed
     reason: str = ""
+    queue_position: int = 0  # while queued: 1 = next to start
     epoch: int = 0  # epochs completed
     batch: int = 0  # batches completed in the current epoch
     steps_per_epoch: int = 0
@@ -82,7 +83,7 @@ class TrainingProgress:
 
     @property
     def finished(self) -> bool:
-        return self.status in ("done", "stopped", "failed")
+        return self.status in ("done", "stopped", "diverged", "failed")
 
     @property
     def total_steps(self) -> int:
@@ -159,8 +160,8 @@ class ProgressCallback(keras.callbacks.Callback):
         if not math.isfinite(loss):
             self.progress.update(
                 status="stopping",
-                reason=f"Stopped: the loss became {loss} at epoch {self._epoch + 1}, batch {k}. "
-                       "Try a smaller learning rate.")
+                reason=f"Stopped: the loss became {loss} at epoch {self._epoch + 1}, batch {k} "
+                       "(training diverged). Try a smaller learning rate.")
             self.model.stop_training = True
         elif self.stop_event is not None and self.stop_event.is_set():
             self.progress.update(status="stopping",
@@ -193,31 +194,126 @@ def reconstruct(model: VAE, images) -> np.ndarray:
     return model.decode(mean)
 
 
+class GoodEpochGuard(keras.callbacks.Callback):
+    """Remembers the weights after the last epoch whose loss and weights were all finite.
+
+    When the loss turns NaN/Inf, `train` puts these weights back, so a diverged run still hands
+    back (and the CLI only ever saves) the last good model, never NaN weights.
+    """
+
+    def __init__(self, initial_epoch: int = 0):
+        super().__init__()
+        self.good_epochs = initial_epoch  # epochs completed by the remembered weights
+        self.good_weights = None
+        self.diverged_at = None  # (epoch, batch), 1-based, when a loss was not finite
+        self._epoch = initial_epoch
+
+    def on_train_begin(self, logs=None):
+        self.good_weights = self.model.get_weights()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.diverged_at is None and not math.isfinite(float((logs or {}).get("loss", 0.0))):
+            self.diverged_at = (self._epoch + 1, batch + 1)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.diverged_at is not None:
+            return
+        weights = self.model.get_weights()
+        if all(np.isfinite(w).all() for w in weights):
+            self.good_weights, self.good_epochs = weights, epoch + 1
+        else:  # the last update broke the weights although the epoch's mean loss looked fine
+            self.diverged_at = (epoch + 1, -1)
+            self.model.stop_training = True
+
+
+def all_finite(model) -> bool:
+    return all(np.isfinite(w).all() for w in model.get_weights())
+
+
+@dataclass
+class ResumeState:
+    """Where an interrupted CLI run left off (see `checkpoints.load_resume_state`)."""
+
+    epochs_done: int
+    history: dict  # per-epoch metrics of the epochs done
+    weights: list  # model weights after `epochs_done` epochs
+    optimizer_variables: list  # the optimizer's variables (step counter, Adam moments)
+    seed_states: list  # the sampling layer's random-generator state
+    snapshots: "TrainingSnapshots | None" = None  # the epochs' history snapshots so far
+
+
 @dataclass
 class TrainResult:
     model: VAE
     history: dict  # per-epoch metrics, Keras History.history form
-    status: str  # done | stopped
+    status: str  # done | stopped | diverged
     reason: str
     seconds: float
 
 
-def make_pipeline(x, y, batch_size: int, shuffle_seed: int | None):
+_shared_tensors: dict = {}  # id(array) -> (weakref to the array, its tf.constant)
+_shared_lock = threading.Lock()
+
+
+def shared_constant(array: np.ndarray):
+    """One tf.constant per read-only numpy array, shared by every run that trains on it.
+
+    A `tf.constant` copies its array: without this, every concurrent (or queued) run made its own
+    188 MB copy of the MNIST training images. Entries go when their array is garbage-collected.
+    """
+    import tensorflow as tf
+    import weakref
+
+    if array.flags.writeable:  # could change under us: no sharing
+        return tf.constant(array)
+    key = id(array)
+    with _shared_lock:
+        entry = _shared_tensors.get(key)
+        if entry is not None and entry[0]() is array:
+            return entry[1]
+        tensor = tf.constant(array)
+        _shared_tensors[key] = (weakref.ref(array, lambda _, k=key: _shared_tensors.pop(k, None)),
+                                tensor)
+        return tensor
+
+
+def make_pipeline(x, y, batch_size: int, shuffle_seed: int | None, epochs: int | None = None,
+                  first_epoch: int = 0):
     """A tf.data pipeline that shuffles indices and gathers whole batches.
 
     Shuffling 60k indices instead of 60k images keeps the shuffle buffer at 0.5 MB instead of a
     second 188 MB copy of the training set, and one gather per batch replaces 128 per-element
     steps, so batches are assembled off the Python training loop and prefetched.
+
+    With `epochs`, the pipeline holds epochs `first_epoch`..`epochs - 1` back to back (fit it with
+    `steps_per_epoch`), and epoch e's order depends only on (shuffle_seed, e): a run resumed at
+    epoch e sees exactly the batches an uninterrupted run would have seen.
     """
     import tensorflow as tf
 
-    images = tf.constant(x[..., None])
-    labels = tf.constant(y)
-    ds = tf.data.Dataset.range(len(x))
-    if shuffle_seed is not None:
-        ds = ds.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).map(lambda i: (tf.gather(images, i), tf.gather(labels, i)),
-                                  num_parallel_calls=tf.data.AUTOTUNE)
+    images = shared_constant(x)
+    labels = shared_constant(y)
+    n = len(x)
+
+    def gather(i):
+        return tf.expand_dims(tf.gather(images, i), -1), tf.gather(labels, i)
+
+    if epochs is not None and shuffle_seed is not None:
+        def epoch_batches(e):
+            keys = tf.random.stateless_uniform([n], seed=tf.stack([tf.cast(shuffle_seed, tf.int64),
+                                                                   e]))
+            return tf.data.Dataset.from_tensor_slices(tf.argsort(keys)).batch(batch_size)
+
+        ds = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_batches)
+    else:
+        ds = tf.data.Dataset.range(n)
+        if shuffle_seed is not None:
+            ds = ds.shuffle(n, seed=shuffle_seed, reshuffle_each_iteration=True)
+        ds = ds.batch(batch_size)
+    ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -229,18 +325,45 @@ def build_model(config: VAEConfig) -> VAE:
     return model
 
 
+def restore_state(model: VAE, state: ResumeState):
+    """Put a saved run's weights, optimizer slots and sampling RNG back into a compiled model."""
+    model.set_weights(state.weights)
+    model.optimizer.build(model.trainable_variables)
+    variables = model.optimizer.variables
+    if len(variables) != len(state.optimizer_variables):
+        raise ValueError("The saved optimizer state does not fit this model.")
+    for variable, value in zip(variables, state.optimizer_variables):
+        variable.assign(value)
+    seeds = seed_variables(model)
+    for variable, value in zip(seeds, state.seed_states):
+        variable.assign(value)
+
+
+def seed_variables(model: VAE) -> list:
+    """The random-generator state variables (not part of `get_weights`)."""
+    return [v for v in model.variables if "seed_generator_state" in v.path]
+
+
 def train(config: VAEConfig, dataset: Dataset | None = None, *,
           progress: TrainingProgress | None = None, stop_event: threading.Event | None = None,
-          callbacks=(), validate: bool = True, verbose: int = 0) -> TrainResult:
-    """Train a fresh model for `config.epochs` epochs, streaming into `progress`.
+          callbacks=(), validate: bool = True, verbose: int = 0,
+          resume: ResumeState | None = None) -> TrainResult:
+    """Train a fresh model (or continue `resume`) to `config.epochs` epochs, into `progress`.
 
-    Returns the model trained so far also when stopped early (by request or by a NaN loss).
+    Returns the model trained so far also when stopped early by request. When the loss turns
+    NaN/Inf the run stops with status "diverged" and the model is put back to its last epoch with
+    finite weights (its initial weights when no epoch finished: `model.epochs_trained` says which).
     """
     dataset = dataset or load_dataset(config.dataset)
     progress = progress or TrainingProgress(config)
     steps = math.ceil(len(dataset.x_train) / config.batch_size)
     progress.update(steps_per_epoch=steps)
     model = build_model(config)
+    first_epoch = 0
+    if resume is not None:
+        restore_state(model, resume)
+        first_epoch = resume.epochs_done
+        progress.update(epoch=first_epoch)
 
     # Fixed images to preview: the same ones every epoch, so changes are the model's.
     rng = np.random.default_rng(12345)
@@ -252,26 +375,51 @@ def train(config: VAEConfig, dataset: Dataset | None = None, *,
     latent_images = dataset.x_test[latent_idx] if config.latent_dim == 2 else None
 
     snap_idx = snapshot_indices(len(dataset.x_test))
-    recorder = SnapshotRecorder(dataset.x_test[snap_idx], dataset.y_test[snap_idx], config.seed)
-    all_callbacks = [ProgressCallback(progress, stop_event, dataset.x_test[preview_idx],
-                                      latent_images), recorder]
+    recorder = SnapshotRecorder(dataset.x_test[snap_idx], dataset.y_test[snap_idx], config.seed,
+                                earlier=resume.snapshots if resume is not None else None)
+    guard = GoodEpochGuard(first_epoch)
+    all_callbacks = [guard, ProgressCallback(progress, stop_event, dataset.x_test[preview_idx],
+                                             latent_images), recorder]
     if config.kl_warmup_epochs > 0:
         all_callbacks.insert(0, KLWarmup(config.beta, config.kl_warmup_epochs, steps))
     all_callbacks += list(callbacks)
 
     started = time.time()
-    history = model.fit(
-        make_pipeline(dataset.x_train, dataset.y_train, config.batch_size, config.seed),
-        epochs=config.epochs,
+    earlier = {k: list(v) for k, v in (resume.history if resume else {}).items()}
+    if first_epoch >= config.epochs:  # nothing left to do
+        model.history_log = earlier
+        progress.update(status="done", reason=f"All {config.epochs} epochs were already done.",
+                        finished_at=time.time())
+        return TrainResult(model, earlier, "done", progress.reason, 0.0)
+    fit = model.fit(
+        make_pipeline(dataset.x_train, dataset.y_train, config.batch_size, config.seed,
+                      epochs=config.epochs, first_epoch=first_epoch),
+        epochs=config.epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
         validation_data=(make_pipeline(dataset.x_test, dataset.y_test, 1000, None)
                          if validate else None),
         shuffle=False,  # the pipeline shuffles, seeded
         callbacks=all_callbacks, verbose=verbose)
     seconds = time.time() - started
-    model.history_log = dict(history.history)
+    new = dict(fit.history)
     model.training_snapshots = recorder.snapshots()
     snap = progress.snapshot()
     status = "stopped" if snap.status == "stopping" else "done"
-    reason = snap.reason or f"Finished {config.epochs} epochs in {seconds:.0f} s."
+    reason = snap.reason or (
+        f"Finished epochs {first_epoch + 1}-{config.epochs} (of {config.epochs}) in "
+        f"{seconds:.0f} s." if first_epoch else
+        f"Finished {config.epochs} epochs in {seconds:.0f} s.")
+    if guard.diverged_at is not None or not all_finite(model):
+        status = "diverged"
+        model.set_weights(guard.good_weights)
+        new = {k: v[:guard.good_epochs - first_epoch] for k, v in new.items()}
+        epoch = (guard.diverged_at or (guard.good_epochs + 1, -1))[0]
+        reason = (f"Training diverged: the loss became NaN or infinite in epoch {epoch}. "
+                  "Try a smaller learning rate. "
+                  + (f"The model keeps the weights of epoch {guard.good_epochs}, the last good one."
+                     if guard.good_epochs else "No epoch finished with usable weights."))
+    history = {k: earlier.get(k, []) + list(v) for k, v in new.items()}
+    for k, v in earlier.items():
+        history.setdefault(k, v)
+    model.history_log = history
     progress.update(status=status, reason=reason, finished_at=time.time())
-    return TrainResult(model, dict(history.history), status, reason, seconds)
+    return TrainResult(model, history, status, reason, seconds)

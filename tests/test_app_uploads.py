@@ -1,0 +1,65 @@
+"""The sidebar's 'Load a checkpoint' uploader, fed every file of the bad-upload corpus (AppTest).
+
+Each bad file must give one `st.error` sentence (no exception box, no Keras internals, no
+safe_mode advice, no server paths) and leave the model list as it was; a good zip still loads.
+"""
+
+import tempfile
+
+import pytest
+
+from apptest_support import assert_calm, checkpoints, open_app, tiny_checkpoints  # noqa: F401
+from bad_files import checkpoint_files, good_zip
+from test_bad_files import FORBIDDEN, no_escape
+from ui import models
+from ui.sidebar import UPLOAD
+
+
+def upload(at, name: str, data: bytes):
+    at.file_uploader(key=UPLOAD).set_value((name, data, "application/zip"))
+    at.run()
+    return at
+
+
+# The few a visitor is most likely to meet (or an attacker to try); the slow test takes them all.
+SAMPLE = ("empty", "notes", "cut", "keras_lambda", "keras_other_model", "slip_dotdot",
+          "bomb_ratio")
+
+
+def test_typical_bad_uploads_get_a_sentence(checkpoints, tmp_path, monkeypatch):
+    check_uploads(SAMPLE, tmp_path, monkeypatch)
+
+
+@pytest.mark.slow
+def test_every_bad_upload_gets_a_sentence_and_changes_nothing(checkpoints, tmp_path,
+                                                              monkeypatch):
+    check_uploads(sorted(checkpoint_files()), tmp_path, monkeypatch)
+
+
+def check_uploads(names, tmp_path, monkeypatch):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    at = open_app()
+    before = list(at.selectbox(key=models.ACTIVE).options)
+    problems = {}
+    for name in names:
+        bad = checkpoint_files()[name]
+        upload(at, bad.filename, bad.data)
+        assert_calm(at)
+        errors = [e.value for e in at.error]
+        assert len(errors) == 1, (name, errors)
+        message = errors[0]
+        assert message.startswith(f"Could not load {bad.filename}: "), (name, message)
+        for word in FORBIDDEN:
+            assert word not in message, (name, word, message)
+        assert list(at.selectbox(key=models.ACTIVE).options) == before, name
+        problems[name] = message
+        assert list(scratch.iterdir()) == [], name  # temp files removed every time
+    no_escape(tmp_path)
+    assert len(problems) == len(names)
+
+    upload(at, "mine.zip", good_zip())
+    assert_calm(at)
+    assert not at.error
+    assert at.selectbox(key=models.ACTIVE).value.startswith("uploaded-")
