@@ -50,6 +50,7 @@ class TrainingProgress:
     finished_at: float | None = None
     batches: list = field(default_factory=list)  # dicts: step, epoch, and per-batch loss terms
     epochs: list = field(default_factory=list)  # EpochPreview per finished epoch
+    epoch_seconds: list = field(default_factory=list)  # wall seconds of each finished epoch
     preview_originals: np.ndarray | None = None
     preview_labels: np.ndarray | None = None  # labels of the latent-scatter points
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -64,9 +65,11 @@ class TrainingProgress:
             self.batches.append(record)
             self.batch = batch
 
-    def add_epoch(self, preview: EpochPreview):
+    def add_epoch(self, preview: EpochPreview, seconds: float | None = None):
         with self._lock:
             self.epochs.append(preview)
+            if seconds is not None:
+                self.epoch_seconds.append(seconds)
             self.epoch = preview.epoch
             self.batch = 0
 
@@ -76,6 +79,7 @@ class TrainingProgress:
             snap = copy.copy(self)
             snap.batches = list(self.batches)
             snap.epochs = list(self.epochs)
+            snap.epoch_seconds = list(self.epoch_seconds)
             snap._lock = threading.Lock()
             return snap
 
@@ -143,6 +147,7 @@ class ProgressCallback(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
         self._previous = {}
+        self._epoch_started = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
         # Keras reports running means over the epoch; recover this batch's own values from them.
@@ -169,9 +174,12 @@ class ProgressCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if not math.isfinite(float((logs or {}).get("loss", 0.0))):
             return  # nothing worth showing from a diverged model
-        self.progress.add_epoch(make_preview(
+        preview = make_preview(
             self.model, epoch + 1, {k: float(v) for k, v in (logs or {}).items()},
-            self.preview_images, self.latent_images))
+            self.preview_images, self.latent_images)
+        # The epoch's own wall time (batches, validation, preview), as the CLI's summary line
+        # measures it: what the Train page shows and what bench/app_vs_cli.py compares.
+        self.progress.add_epoch(preview, seconds=time.perf_counter() - self._epoch_started)
 
 
 def make_preview(model: VAE, epoch: int, metrics: dict, preview_images, latent_images):
