@@ -67,6 +67,11 @@ def settings_form(running: bool) -> VAEConfig | None:
             learning_rate = st.select_slider(
                 "Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], 1e-3, format_func="{:g}".format,
                 key="train_lr", persist_state=keep, help="Step size of the Adam optimiser.")
+            bf16 = st.toggle(
+                "bfloat16 maths", value=False, key="train_bf16", persist_state=keep,
+                help="Mixed precision: layers compute in bfloat16, weights and losses stay "
+                     "float32. Pays only on CPUs with bfloat16 hardware (see the README's "
+                     "Speed section for measurements).")
         start = st.form_submit_button("Start training", type="primary", disabled=running,
                                       icon=":material/play_arrow:")
     if not start:
@@ -75,7 +80,7 @@ def settings_form(running: bool) -> VAEConfig | None:
                      conditional=conditional, beta=float(beta), kl_warmup_epochs=int(warmup),
                      recon_loss=recon_loss, hidden=parse_hidden(hidden),
                      learning_rate=float(learning_rate), batch_size=int(batch_size),
-                     epochs=int(epochs), seed=int(seed))
+                     epochs=int(epochs), seed=int(seed), bf16=bool(bf16))
 
 
 LIVE_REFRESH_SECONDS = 2.5

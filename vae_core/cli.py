@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
     t.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
     t.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    t.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=DEFAULTS.bf16,
+                   help="mixed precision: bfloat16 maths, float32 weights and losses")
     t.add_argument("--out", required=True, help="checkpoint folder to write")
     t.add_argument("--no-eval", action="store_true", help="skip the test-set evaluation")
     t.add_argument("--max-train-images", type=int, default=None,
@@ -81,7 +83,8 @@ def _train(args, argv) -> int:
         dataset=args.dataset, arch=args.arch, latent_dim=args.latent_dim,
         conditional=args.conditional, beta=args.beta, kl_warmup_epochs=args.kl_warmup_epochs,
         recon_loss=args.recon_loss, hidden=parse_hidden(args.hidden),
-        learning_rate=args.lr, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed)
+        learning_rate=args.lr, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed,
+        bf16=args.bf16)
     dataset = load_dataset(config.dataset)
     if args.max_train_images is not None:
         if args.max_train_images < 1:
