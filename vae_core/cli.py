@@ -93,7 +93,7 @@ def _train(args, argv) -> int:
     print(f"Training {config.arch} VAE on {config.dataset} "
           f"({len(dataset.x_train)} images): {config.to_dict()}", flush=True)
     result = train(config, dataset, callbacks=[EpochSummary(config.epochs)],
-                   verbose=1 if sys.stdout.isatty() else 0)
+                   verbose=1 if sys.stdout.isatty() else 0, previews=False)
     print(result.reason, flush=True)
     card = {
         "command": "python -m vae_core " + shlex.join(sys.argv[1:] if argv is None else argv),

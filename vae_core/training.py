@@ -65,12 +65,15 @@ class TrainingProgress:
             self.batches.append(record)
             self.batch = batch
 
-    def add_epoch(self, preview: EpochPreview, seconds: float | None = None):
+    def add_epoch(self, preview: EpochPreview | None, seconds: float | None = None,
+                  epoch: int | None = None):
+        """Record a finished epoch: its preview (None when previews are off) and wall time."""
         with self._lock:
-            self.epochs.append(preview)
+            if preview is not None:
+                self.epochs.append(preview)
             if seconds is not None:
                 self.epoch_seconds.append(seconds)
-            self.epoch = preview.epoch
+            self.epoch = preview.epoch if preview is not None else epoch
             self.batch = 0
 
     def snapshot(self) -> "TrainingProgress":
@@ -174,12 +177,13 @@ class ProgressCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if not math.isfinite(float((logs or {}).get("loss", 0.0))):
             return  # nothing worth showing from a diverged model
-        preview = make_preview(
+        preview = None if self.preview_images is None else make_preview(
             self.model, epoch + 1, {k: float(v) for k, v in (logs or {}).items()},
             self.preview_images, self.latent_images)
         # The epoch's own wall time (batches, validation, preview), as the CLI's summary line
         # measures it: what the Train page shows and what bench/app_vs_cli.py compares.
-        self.progress.add_epoch(preview, seconds=time.perf_counter() - self._epoch_started)
+        self.progress.add_epoch(preview, seconds=time.perf_counter() - self._epoch_started,
+                                epoch=epoch + 1)
 
 
 def make_preview(model: VAE, epoch: int, metrics: dict, preview_images, latent_images):
@@ -238,8 +242,12 @@ def build_model(config: VAEConfig) -> VAE:
 
 def train(config: VAEConfig, dataset: Dataset | None = None, *,
           progress: TrainingProgress | None = None, stop_event: threading.Event | None = None,
-          callbacks=(), validate: bool = True, verbose: int = 0) -> TrainResult:
+          callbacks=(), validate: bool = True, verbose: int = 0,
+          previews: bool = True) -> TrainResult:
     """Train a fresh model for `config.epochs` epochs, streaming into `progress`.
+
+    `previews=False` (the CLI: nobody watches) skips the per-epoch sample/reconstruction/latent
+    previews and the inference graphs they trace.
 
     Returns the model trained so far also when stopped early (by request or by a NaN loss).
     """
@@ -258,7 +266,8 @@ def train(config: VAEConfig, dataset: Dataset | None = None, *,
                     preview_labels=dataset.y_test[latent_idx])
     latent_images = dataset.x_test[latent_idx] if config.latent_dim == 2 else None
 
-    all_callbacks = [ProgressCallback(progress, stop_event, dataset.x_test[preview_idx],
+    all_callbacks = [ProgressCallback(progress, stop_event,
+                                      dataset.x_test[preview_idx] if previews else None,
                                       latent_images)]
     if config.kl_warmup_epochs > 0:
         all_callbacks.insert(0, KLWarmup(config.beta, config.kl_warmup_epochs, steps))
