@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from ui import errors, pictures, share, sidebar
+from ui import errors, pictures, runtime, share, sidebar
+
+runtime.keep_keras_state()  # no keras clear_session() after every (fragment) rerun
 
 st.set_page_config(page_title="VAE Lab", page_icon=":material/blur_on:", layout="wide")
 

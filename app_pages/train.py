@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from ui import charts, errors, jobs, models, pictures
+from ui import charts, errors, jobs, models
 from vae_core.config import ARCHITECTURES, DATASETS, RECON_LOSSES, VAEConfig, parse_hidden
+from vae_core import images
 from vae_core.data import CLASS_NAMES, DISPLAY_NAMES
 
 ARCH_NAMES = {"mlp": "MLP (fast)", "conv": "Convolutional (slower)"}
@@ -66,6 +67,11 @@ def settings_form(running: bool) -> VAEConfig | None:
             learning_rate = st.select_slider(
                 "Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], 1e-3, format_func="{:g}".format,
                 key="train_lr", persist_state=keep, help="Step size of the Adam optimiser.")
+            bf16 = st.toggle(
+                "bfloat16 maths", value=False, key="train_bf16", persist_state=keep,
+                help="Mixed precision: layers compute in bfloat16, weights and losses stay "
+                     "float32. Pays only on CPUs with bfloat16 hardware (see the README's "
+                     "Speed section for measurements).")
         start = st.form_submit_button("Start training", type="primary", disabled=running,
                                       icon=":material/play_arrow:")
     if not start:
@@ -74,11 +80,21 @@ def settings_form(running: bool) -> VAEConfig | None:
                      conditional=conditional, beta=float(beta), kl_warmup_epochs=int(warmup),
                      recon_loss=recon_loss, hidden=parse_hidden(hidden),
                      learning_rate=float(learning_rate), batch_size=int(batch_size),
-                     epochs=int(epochs), seed=int(seed))
+                     epochs=int(epochs), seed=int(seed), bf16=bool(bf16))
+
+
+LIVE_REFRESH_SECONDS = 2.5
+"""How often the live view redraws while a run is going. Each redraw costs the server and the
+browser CPU that two cores would otherwise give to TensorFlow, so it is kept light and slow."""
+
+
+def epoch_times_text(snap) -> str:
+    """The app's own measured epoch times (bench/app_vs_cli.py reads this line)."""
+    return "Seconds per epoch: " + ", ".join(f"{s:.2f}" for s in snap.epoch_seconds)
 
 
 def status_line(job, snap):
-    """Progress bar with epoch, batch and time left, and the Stop button."""
+    """Progress bar with epoch, batch and time left, the epoch times, and the Stop button."""
     bar_col, stop_col = st.columns([6, 1], vertical_alignment="bottom")
     with bar_col:
         if snap.status == "queued":
@@ -107,12 +123,32 @@ def status_line(job, snap):
                   key="train_stop", disabled=not job.running or snap.status == "stopping",
                   help=("Gives up your place in the queue." if queued else
                         "Stops within one batch; the model trained so far is kept."))
+    if snap.epoch_seconds:
+        st.caption(epoch_times_text(snap),
+                   help="Wall time of each finished epoch on this server, including the "
+                        "test-set pass and the previews below.")
 
 
-def epoch_previews(snap):
-    """The model after each epoch: samples, reconstructions, latent scatter; scrubbable."""
+def _png(snap, epoch, kind, make) -> bytes:
+    """PNG bytes of one epoch's picture, encoded once per run: later redraws send the same bytes
+    (the same media URL), so neither the server nor the browser redoes the work."""
+    cache = st.session_state.get("_train_pngs")
+    if cache is None or cache.get("run") is not snap.epochs[0].samples:
+        cache = st.session_state["_train_pngs"] = {"run": snap.epochs[0].samples}
+    key = (epoch.epoch, kind)
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
+
+
+def epoch_previews(snap, live: bool = False):
+    """The model after each epoch: samples, reconstructions, latent scatter; scrubbable.
+
+    `live` (a run in progress): the latest epoch only, as static pictures encoded once per epoch;
+    the slider and the interactive latent map come when the run has finished.
+    """
     shown = snap.epochs[-1]
-    if len(snap.epochs) > 1:
+    if len(snap.epochs) > 1 and not live:
         number = st.columns(2)[0].slider(
             "Epoch", 1, len(snap.epochs), len(snap.epochs),
             help="Scrub through the epochs to watch the model improve.")
@@ -121,19 +157,27 @@ def epoch_previews(snap):
     columns = st.columns(3 if shown.latent_means is not None else 2, gap="medium")
     with columns[0]:
         st.markdown(f"**Samples after epoch {shown.epoch}**")
-        pictures.show_grid(shown.samples, cols=5, width="stretch",
-                     caption=("0–9 drawn with one shared style" if snap.config.conditional
-                              else "Ten random samples from the prior"))
+        st.image(_png(snap, shown, "samples", lambda: images.to_png(
+                     images.tile(shown.samples, cols=5), scale=3)), width="stretch",
+                 caption=("0–9 drawn with one shared style" if snap.config.conditional
+                          else "Ten random samples from the prior"))
     with columns[1]:
         st.markdown("**Originals (top) and reconstructions**")
-        pictures.show_grid([snap.preview_originals, shown.reconstructions], width="stretch",
-                     caption="The same test images every epoch")
+        st.image(_png(snap, shown, "reconstructions", lambda: images.to_png(
+                     images.tile([snap.preview_originals, shown.reconstructions]), scale=3)),
+                 width="stretch", caption="The same test images every epoch")
     if shown.latent_means is not None:
         lim = max(3.0, max(float(abs(e.latent_means).max()) for e in snap.epochs))
         with columns[2]:
             st.markdown("**Where 1,000 test images land in the latent space**")
-            st.plotly_chart(charts.latent_scatter(shown.latent_means, snap.preview_labels,
-                                                  names, lim, height=380, legend_on_top=True))
+            if live:
+                st.image(_png(snap, shown, "latent", lambda: charts.latent_scatter_png(
+                             shown.latent_means, snap.preview_labels, lim)), width="stretch",
+                         caption="z₁ across, z₂ up; interactive when the run ends")
+            else:
+                st.plotly_chart(charts.latent_scatter(shown.latent_means, snap.preview_labels,
+                                                      names, lim, height=380,
+                                                      legend_on_top=True))
 
 
 def result_panel(job, snap):
@@ -204,7 +248,7 @@ if job is None:
     st.info("Choose your settings and press **Start training**. The defaults show readable "
             "digits within a minute.", icon=":material/info:")
 else:
-    @st.fragment(run_every=1.0 if running else None)
+    @st.fragment(run_every=LIVE_REFRESH_SECONDS if running else None)
     def live_view():
         snap = job.progress.snapshot()
         if running and not job.running:
@@ -218,7 +262,7 @@ else:
                                                    snap.steps_per_epoch,
                                                    snap.config.conditional))
             if snap.epochs:
-                epoch_previews(snap)
+                epoch_previews(snap, live=running and not snap.finished)
 
     live_view()
     if not running:

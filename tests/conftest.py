@@ -18,6 +18,9 @@ if "KERAS_HOME" not in os.environ and SHARED_DATASETS.is_dir():
     (_home / "datasets").symlink_to(SHARED_DATASETS.resolve())
     os.environ["KERAS_HOME"] = str(_home)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# One disk cache of the normalised arrays for every test session (not one per scratch KERAS_HOME).
+os.environ.setdefault("VAE_CORE_DATA_CACHE",
+                      str(Path(tempfile.gettempdir()) / "vae-lab-data-cache"))
 
 import vae_core  # noqa: E402  (after KERAS_HOME)
 from vae_core.data import Dataset  # noqa: E402

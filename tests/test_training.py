@@ -194,3 +194,12 @@ def test_job_failure_becomes_a_message_not_a_crash(tiny_data):
     snap = job.progress.snapshot()
     assert snap.status == "failed" and "Training failed" in snap.reason
     assert slots.active == 0
+
+
+def test_epoch_seconds_are_recorded_with_or_without_previews(tiny_data):
+    for previews in (True, False):
+        progress = TrainingProgress(tiny(epochs=2))
+        train(progress.config, tiny_data, progress=progress, validate=False, previews=previews)
+        snap = progress.snapshot()
+        assert len(snap.epoch_seconds) == 2 and all(s > 0 for s in snap.epoch_seconds)
+        assert snap.epoch == 2 and len(snap.epochs) == (2 if previews else 0)

@@ -7,6 +7,7 @@ shown and can be tested without a browser.
 from __future__ import annotations
 
 import base64
+import io
 from html import escape
 
 import numpy as np
@@ -19,25 +20,33 @@ PALETTE = ("#4C78A8", "#F58518", "#E45756", "#72B7B2", "#54A24B",
            "#EECA3B", "#B279A2", "#FF9DA6", "#9D755D", "#6B6B6B")
 LOSS_TERMS = (("loss", "Total loss"), ("reconstruction_loss", "Reconstruction"),
               ("kl_loss", "KL"), ("classification_loss", "Classification"))
-MAX_LINE_POINTS = 1500
+MAX_LINE_POINTS = 300
+"""Per-batch points sent to the browser per loss term: longer runs are averaged in buckets, so
+the live chart (redrawn every few seconds while training) stays small whatever the run length."""
 
 
 def loss_figure(batches: list[dict], epochs: list, steps_per_epoch: int,
                 conditional: bool) -> go.Figure:
-    """One panel per loss term: thin per-batch line, bold per-epoch train line, dashed test line."""
+    """One panel per loss term: thin per-batch line, bold per-epoch train line, dashed test line.
+
+    At most MAX_LINE_POINTS per-batch points per panel: beyond that each point is the mean of a
+    bucket of consecutive batches (drawn at the bucket's last step).
+    """
     terms = LOSS_TERMS if conditional else LOSS_TERMS[:3]
     fig = make_subplots(rows=1, cols=len(terms), subplot_titles=[t for _, t in terms],
                         horizontal_spacing=0.05)
-    stride = max(1, len(batches) // MAX_LINE_POINTS)
-    shown = batches[::stride]
+    steps = np.fromiter((b["step"] for b in batches), float, len(batches))
+    bucket = max(1, -(-len(batches) // MAX_LINE_POINTS))
     epoch_ends = [e.epoch * steps_per_epoch for e in epochs]
     epoch_middles = [(e.epoch - 0.5) * steps_per_epoch for e in epochs]  # a mean over the epoch
     for col, (key, _) in enumerate(terms, start=1):
         first = col == 1
+        values = np.fromiter((_number(b.get(key)) for b in batches), float, len(batches))
+        x, y = _bucket_means(steps, values, bucket)
         fig.add_trace(go.Scatter(
-            x=[b["step"] for b in shown], y=[b.get(key) for b in shown], mode="lines",
-            line=dict(width=1, color="rgba(76, 120, 168, 0.35)"), name="per batch",
-            legendgroup="batch", showlegend=first), row=1, col=col)
+            x=x, y=y, mode="lines", line=dict(width=1, color="rgba(76, 120, 168, 0.35)"),
+            name="per batch" if bucket == 1 else f"per batch (mean of {bucket})",
+            legendgroup="batch", showlegend=first, hoverinfo="skip"), row=1, col=col)
         fig.add_trace(go.Scatter(
             x=epoch_middles, y=[e.metrics.get(key) for e in epochs], mode="lines+markers",
             line=dict(width=2.5, color=PALETTE[1]), name="epoch mean (training)",
@@ -48,19 +57,36 @@ def loss_figure(batches: list[dict], epochs: list, steps_per_epoch: int,
                 mode="lines+markers", line=dict(width=2, dash="dot", color=PALETTE[4]),
                 name="epoch (test images)", legendgroup="val", showlegend=first), row=1, col=col)
         epoch_values = [e.metrics.get(k) for e in epochs for k in (key, f"val_{key}")]
-        fig.update_yaxes(range=_robust_range([b.get(key) for b in batches], epoch_values),
-                         row=1, col=col)
+        fig.update_yaxes(range=_robust_range(values, epoch_values), row=1, col=col)
     fig.update_xaxes(title_text="batch")
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10),
                       legend=dict(orientation="h", y=-0.3, x=0))
     return fig
 
 
+def _number(v) -> float:
+    return np.nan if v is None else float(v)
+
+
+def _bucket_means(x: np.ndarray, y: np.ndarray, bucket: int):
+    """(last x, mean y) of consecutive buckets of `bucket` points; the last bucket may be short."""
+    if bucket == 1 or len(x) == 0:
+        return x, y
+    starts = np.arange(0, len(x), bucket)
+    ends = np.minimum(starts + bucket, len(x)) - 1
+    with np.errstate(invalid="ignore"):
+        sums = np.add.reduceat(np.where(np.isfinite(y), y, 0.0), starts)
+        counts = np.add.reduceat(np.isfinite(y).astype(float), starts)
+        means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    return x[ends], means
+
+
 def _robust_range(batch_values, epoch_values=()) -> list[float] | None:
     """A y-range that skips the first batches' huge losses (so the later curve stays legible)
     but keeps every epoch-level point in view."""
     def finite(values):
-        values = np.asarray([v for v in values if v is not None], dtype=float)
+        if not isinstance(values, np.ndarray):
+            values = np.asarray([np.nan if v is None else v for v in values], dtype=float)
         return values[np.isfinite(values)]
 
     values, epochs = finite(batch_values), finite(epoch_values)
@@ -102,6 +128,30 @@ def latent_scatter(points, labels, names, lim: float, *, axis_titles=("z₁", "z
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), legend=legend,
                       dragmode="select" if selectable else "zoom")
     return fig
+
+
+def latent_scatter_png(points, labels, lim: float, size: int = 360) -> bytes:
+    """`latent_scatter` as a small static PNG (coloured dots on [-lim, lim]², axes through 0).
+
+    The Train page shows this while a run is live: one image per epoch that the browser caches,
+    instead of an interactive figure re-sent and re-laid-out on every refresh.
+    """
+    from PIL import Image
+
+    points, labels = np.asarray(points, float), np.asarray(labels)
+    canvas = np.full((size, size, 3), 255, np.uint8)
+    middle = size // 2
+    canvas[middle, :] = canvas[:, middle] = 214
+    canvas[[0, -1], :] = canvas[:, [0, -1]] = 170
+    finite = np.all(np.isfinite(points), axis=1)
+    cols = np.clip(np.rint((points[finite, 0] + lim) / (2 * lim) * (size - 1)), 1, size - 2)
+    rows = np.clip(np.rint((lim - points[finite, 1]) / (2 * lim) * (size - 1)), 1, size - 2)
+    colours = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in PALETTE], np.uint8)
+    for r, c, label in zip(rows.astype(int), cols.astype(int), labels[finite]):
+        canvas[r - 1:r + 2, c - 1:c + 2] = colours[int(label) % len(PALETTE)]
+    buffer = io.BytesIO()
+    Image.fromarray(canvas).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def manifold_figure(image, lim: float, n: int, *, axis_titles=("z₁", "z₂"),

@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
     t.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
     t.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    t.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=DEFAULTS.bf16,
+                   help="mixed precision: bfloat16 maths, float32 weights and losses")
     t.add_argument("--out", default=None,
                    help="checkpoint folder to write (rewritten after every epoch)")
     t.add_argument("--resume", default=None, metavar="DIR",
@@ -187,7 +189,8 @@ def _train(args, argv) -> int:
             dataset=args.dataset, arch=args.arch, latent_dim=args.latent_dim,
             conditional=args.conditional, beta=args.beta, kl_warmup_epochs=args.kl_warmup_epochs,
             recon_loss=args.recon_loss, hidden=parse_hidden(args.hidden),
-            learning_rate=args.lr, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed)
+            learning_rate=args.lr, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed,
+            bf16=args.bf16)
         out = Path(args.out)
         max_images, no_eval = args.max_train_images, args.no_eval
     if out.exists() and not out.is_dir():
@@ -215,7 +218,7 @@ def _train(args, argv) -> int:
     with SignalStop() as stop:
         result = train(config, dataset, stop_event=stop.event, resume=resume,
                        callbacks=[EpochSummary(config.epochs, steps), saver],
-                       verbose=1 if sys.stdout.isatty() else 0)
+                       verbose=1 if sys.stdout.isatty() else 0, previews=False)
     resume_cmd = f"python -m vae_core train --resume {shlex.quote(str(out))}"
     if stop.signum is not None and result.status != "done":
         name = signal.Signals(stop.signum).name

@@ -41,6 +41,9 @@ class VAEConfig:
     batch_size: int = 128
     epochs: int = 5
     seed: int = 0
+    bf16: bool = False
+    """Mixed precision: layers compute in bfloat16 (Keras "mixed_bfloat16" policy, set per layer),
+    weights, latent statistics and losses stay float32. Pays only on CPUs with bf16 hardware."""
 
     def __post_init__(self):
         # Normalise list-like hidden sizes (from JSON or a form) to a tuple before validating.
@@ -59,6 +62,8 @@ class VAEConfig:
                    f"choose one of {', '.join(RECON_LOSSES)}.")
         if not isinstance(self.conditional, bool):
             yield f"'conditional' must be true or false, not {self.conditional!r}."
+        if not isinstance(self.bf16, bool):
+            yield f"'bf16' must be true or false, not {self.bf16!r}."
         yield from _int_in("latent_dim", self.latent_dim, 1, 512,
                            "the latent space needs at least one dimension")
         yield from _int_in("kl_warmup_epochs", self.kl_warmup_epochs, 0, 10_000)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import functools
+import json
+import os
+import tempfile
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -43,6 +47,23 @@ class Dataset:
                        self.x_test[:n_test], self.y_test[:n_test])
 
 
+CACHE_VERSION = 1
+CACHE_ENV = "VAE_CORE_DATA_CACHE"
+"""A folder for the normalised-array cache, or "off"; default: <KERAS_HOME>/vae_core_cache."""
+_PARTS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def cache_dir() -> Path | None:
+    """Where normalised arrays are cached beside Keras's own cache (None when switched off)."""
+    setting = os.environ.get(CACHE_ENV, "")
+    if setting.lower() == "off":
+        return None
+    if setting:
+        return Path(setting)
+    keras_home = os.environ.get("KERAS_HOME") or Path.home() / ".keras"
+    return Path(keras_home) / "vae_core_cache"
+
+
 _load_lock = threading.Lock()
 
 
@@ -51,6 +72,10 @@ def load_dataset(name: str) -> Dataset:
 
     One copy per process, even when many visitors press Start at the same moment: without the
     lock each concurrent first call built its own 220 MB copy (lru_cache does not wait).
+    The scaled arrays are also kept on disk as .npy files (see `cache_dir`), memory-mapped on
+    later loads: a new process skips decompressing and converting the Keras download. A missing,
+    truncated or inconsistent cache is rebuilt from Keras's copy; a read-only folder just means
+    no disk cache.
     """
     with _load_lock:
         return _load_dataset(name)
@@ -63,6 +88,68 @@ load_dataset.cache_clear = lambda: _load_dataset.cache_clear()  # noqa: E731 (te
 def _load_dataset(name: str) -> Dataset:
     if name not in DATASETS:
         raise ValueError(f"Unknown dataset {name!r}: choose one of {', '.join(DATASETS)}.")
+    folder = cache_dir()
+    cached = _read_cache(folder / name, name) if folder is not None else None
+    if cached is not None:
+        return cached
+    dataset = _load_from_keras(name)
+    if folder is not None:
+        _write_cache(folder / name, dataset)
+    return dataset
+
+
+def _read_cache(folder: Path, name: str) -> Dataset | None:
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        if meta.get("version") != CACHE_VERSION or meta.get("name") != name:
+            return None
+        arrays = {}
+        for part in _PARTS:
+            array = np.load(folder / f"{part}.npy", mmap_mode="r", allow_pickle=False)
+            expected = meta["arrays"][part]
+            if list(array.shape) != expected["shape"] or str(array.dtype) != expected["dtype"]:
+                return None
+            arrays[part] = np.asarray(array)  # a read-only ndarray over the mapped file
+        if _signature(arrays) != meta["signature"]:
+            return None
+        return Dataset(name, *(arrays[p] for p in _PARTS))
+    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError):
+        return None  # missing, truncated or garbled: rebuilt by the caller
+
+
+def _write_cache(folder: Path, dataset: Dataset):
+    arrays = {p: getattr(dataset, p) for p in _PARTS}
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "meta.json").unlink(missing_ok=True)  # invalid until every array is in place
+        for part, array in arrays.items():
+            fd, tmp = tempfile.mkstemp(prefix=f".{part}.", suffix=".npy", dir=folder)
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, array, allow_pickle=False)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, folder / f"{part}.npy")
+        meta = {"version": CACHE_VERSION, "name": dataset.name, "signature": _signature(arrays),
+                "arrays": {p: {"shape": list(a.shape), "dtype": str(a.dtype)}
+                           for p, a in arrays.items()}}
+        fd, tmp = tempfile.mkstemp(prefix=".meta.", suffix=".json", dir=folder)
+        with os.fdopen(fd, "w") as f:
+            json.dump(meta, f)
+        os.replace(tmp, folder / "meta.json")
+    except OSError:
+        pass  # a read-only or full disk: no cache, nothing else changes
+
+
+def _signature(arrays: dict) -> list[float]:
+    """Cheap sums over slices spread through each array: catches truncated or mixed-up files."""
+    out = []
+    for part in _PARTS:
+        a = arrays[part]
+        idx = np.linspace(0, len(a) - 1, 64).astype(int)
+        out.append(round(float(np.asarray(a[idx], np.float64).sum()), 3))
+    return out
+
+
+def _load_from_keras(name: str) -> Dataset:
     import keras
 
     loader = getattr(keras.datasets, name)

@@ -37,24 +37,33 @@ class Sampling(layers.Layer):
         return {**super().get_config(), "seed": self.seed}
 
 
-def _conv_stack(x):
+def compute_policy(config: VAEConfig):
+    """The dtype policy of the hidden layers: "mixed_bfloat16" (bf16 maths, float32 weights) when
+    config.bf16, else None (float32). Set per layer, never process-wide: one app process trains
+    and serves several visitors' models at once. Heads (latent statistics, class
+    probabilities, pixel probabilities) stay float32, and the losses are computed in float32."""
+    return keras.DTypePolicy("mixed_bfloat16") if config.bf16 else None
+
+
+def _conv_stack(x, dtype=None):
     """Two stride-2 convolutions: 28x28x1 -> 14x14x32 -> 7x7x64."""
-    x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(x)
-    return layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", dtype=dtype)(x)
+    return layers.Conv2D(64, 3, strides=2, padding="same", activation="relu", dtype=dtype)(x)
 
 
-def _dense_stack(x, sizes):
+def _dense_stack(x, sizes, dtype=None):
     for size in sizes:
-        x = layers.Dense(size, activation="relu")(x)
+        x = layers.Dense(size, activation="relu", dtype=dtype)(x)
     return x
 
 
 def build_encoder(config: VAEConfig) -> keras.Model:
+    policy = compute_policy(config)
     x_in = keras.Input(IMAGE_SHAPE, name="image")
-    x = _conv_stack(x_in) if config.arch == "conv" else x_in
-    x = _dense_stack(layers.Flatten()(x), config.hidden)
-    z_mean = layers.Dense(config.latent_dim, name="z_mean")(x)
-    z_log_var = layers.Dense(config.latent_dim, name="z_log_var")(x)
+    x = _conv_stack(x_in, policy) if config.arch == "conv" else x_in
+    x = _dense_stack(layers.Flatten(dtype=policy)(x), config.hidden, policy)
+    z_mean = layers.Dense(config.latent_dim, name="z_mean", dtype="float32")(x)
+    z_log_var = layers.Dense(config.latent_dim, name="z_log_var", dtype="float32")(x)
     return keras.Model(x_in, [z_mean, z_log_var], name="encoder")
 
 
@@ -64,26 +73,31 @@ def build_decoder(config: VAEConfig) -> keras.Model:
     The last layer is named "logits" and the sigmoid is a separate layer, so training can compute
     BCE from logits (numerically stable) while `decoder(z)` still returns probabilities.
     """
+    policy = compute_policy(config)
     z_in = keras.Input((config.decoder_input_dim,), name="z")
-    x = _dense_stack(z_in, reversed(config.hidden))
+    x = _dense_stack(z_in, reversed(config.hidden), policy)
     if config.arch == "conv":
-        x = layers.Dense(7 * 7 * 64, activation="relu")(x)
-        x = layers.Reshape((7, 7, 64))(x)
-        x = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(x)
-        x = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(x)
-        logits = layers.Conv2DTranspose(1, 3, padding="same", name="logits")(x)
+        x = layers.Dense(7 * 7 * 64, activation="relu", dtype=policy)(x)
+        x = layers.Reshape((7, 7, 64), dtype=policy)(x)
+        x = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu",
+                                   dtype=policy)(x)
+        x = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu",
+                                   dtype=policy)(x)
+        logits = layers.Conv2DTranspose(1, 3, padding="same", name="logits", dtype=policy)(x)
     else:
-        x = layers.Dense(_PIXELS, name="logits")(x)
-        logits = layers.Reshape(IMAGE_SHAPE)(x)
-    probs = layers.Activation("sigmoid", name="pixel_probs")(logits)
+        x = layers.Dense(_PIXELS, name="logits", dtype=policy)(x)
+        logits = layers.Reshape(IMAGE_SHAPE, dtype=policy)(x)
+    probs = layers.Activation("sigmoid", name="pixel_probs", dtype="float32")(logits)
     return keras.Model(z_in, probs, name="decoder")
 
 
 def build_classifier(config: VAEConfig) -> keras.Model:
+    policy = compute_policy(config)
     x_in = keras.Input(IMAGE_SHAPE, name="image")
-    x = _conv_stack(x_in) if config.arch == "conv" else x_in
-    x = _dense_stack(layers.Flatten()(x), config.hidden)
-    probs = layers.Dense(NUM_CLASSES, activation="softmax", name="class_probs")(x)
+    x = _conv_stack(x_in, policy) if config.arch == "conv" else x_in
+    x = _dense_stack(layers.Flatten(dtype=policy)(x), config.hidden, policy)
+    probs = layers.Dense(NUM_CLASSES, activation="softmax", name="class_probs",
+                         dtype="float32")(x)
     return keras.Model(x_in, probs, name="classifier")
 
 
@@ -176,7 +190,7 @@ class VAE(keras.Model):
             out["accuracy"] = ops.cast(
                 ops.equal(ops.argmax(class_probs, axis=-1), ops.cast(y, "int64")), "float32")
             z = ops.concatenate([z, ops.stop_gradient(class_probs)], axis=-1)
-        logits = self._decoder_logits(z, training=training)
+        logits = ops.cast(self._decoder_logits(z, training=training), "float32")  # bf16 option
         out["reconstruction_loss"] = reconstruction_loss(x, logits, self.config.recon_loss)
         out["kl_per_dim"] = kl_divergence(z_mean, z_log_var)
         out["kl_loss"] = ops.sum(out["kl_per_dim"], axis=1)

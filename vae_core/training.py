@@ -52,6 +52,7 @@ class TrainingProgress:
     finished_at: float | None = None
     batches: list = field(default_factory=list)  # dicts: step, epoch, and per-batch loss terms
     epochs: list = field(default_factory=list)  # EpochPreview per finished epoch
+    epoch_seconds: list = field(default_factory=list)  # wall seconds of each finished epoch
     preview_originals: np.ndarray | None = None
     preview_labels: np.ndarray | None = None  # labels of the latent-scatter points
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -66,10 +67,15 @@ class TrainingProgress:
             self.batches.append(record)
             self.batch = batch
 
-    def add_epoch(self, preview: EpochPreview):
+    def add_epoch(self, preview: EpochPreview | None, seconds: float | None = None,
+                  epoch: int | None = None):
+        """Record a finished epoch: its preview (None when previews are off) and wall time."""
         with self._lock:
-            self.epochs.append(preview)
-            self.epoch = preview.epoch
+            if preview is not None:
+                self.epochs.append(preview)
+            if seconds is not None:
+                self.epoch_seconds.append(seconds)
+            self.epoch = preview.epoch if preview is not None else epoch
             self.batch = 0
 
     def snapshot(self) -> "TrainingProgress":
@@ -78,6 +84,7 @@ class TrainingProgress:
             snap = copy.copy(self)
             snap.batches = list(self.batches)
             snap.epochs = list(self.epochs)
+            snap.epoch_seconds = list(self.epoch_seconds)
             snap._lock = threading.Lock()
             return snap
 
@@ -145,6 +152,7 @@ class ProgressCallback(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
         self._previous = {}
+        self._epoch_started = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
         # Keras reports running means over the epoch; recover this batch's own values from them.
@@ -171,9 +179,13 @@ class ProgressCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if not math.isfinite(float((logs or {}).get("loss", 0.0))):
             return  # nothing worth showing from a diverged model
-        self.progress.add_epoch(make_preview(
+        preview = None if self.preview_images is None else make_preview(
             self.model, epoch + 1, {k: float(v) for k, v in (logs or {}).items()},
-            self.preview_images, self.latent_images))
+            self.preview_images, self.latent_images)
+        # The epoch's own wall time (batches, validation, preview), as the CLI's summary line
+        # measures it: what the Train page shows and what bench/app_vs_cli.py compares.
+        self.progress.add_epoch(preview, seconds=time.perf_counter() - self._epoch_started,
+                                epoch=epoch + 1)
 
 
 def make_preview(model: VAE, epoch: int, metrics: dict, preview_images, latent_images):
@@ -347,8 +359,11 @@ def seed_variables(model: VAE) -> list:
 def train(config: VAEConfig, dataset: Dataset | None = None, *,
           progress: TrainingProgress | None = None, stop_event: threading.Event | None = None,
           callbacks=(), validate: bool = True, verbose: int = 0,
-          resume: ResumeState | None = None) -> TrainResult:
+          resume: ResumeState | None = None, previews: bool = True) -> TrainResult:
     """Train a fresh model (or continue `resume`) to `config.epochs` epochs, into `progress`.
+
+    `previews=False` (the CLI: nobody watches) skips the per-epoch sample/reconstruction/latent
+    previews; the small history snapshots are recorded either way.
 
     Returns the model trained so far also when stopped early by request. When the loss turns
     NaN/Inf the run stops with status "diverged" and the model is put back to its last epoch with
@@ -378,8 +393,10 @@ def train(config: VAEConfig, dataset: Dataset | None = None, *,
     recorder = SnapshotRecorder(dataset.x_test[snap_idx], dataset.y_test[snap_idx], config.seed,
                                 earlier=resume.snapshots if resume is not None else None)
     guard = GoodEpochGuard(first_epoch)
-    all_callbacks = [guard, ProgressCallback(progress, stop_event, dataset.x_test[preview_idx],
-                                             latent_images), recorder]
+    all_callbacks = [guard, recorder,  # the recorder first: its time counts in the epoch's
+                     ProgressCallback(progress, stop_event,
+                                      dataset.x_test[preview_idx] if previews else None,
+                                      latent_images)]
     if config.kl_warmup_epochs > 0:
         all_callbacks.insert(0, KLWarmup(config.beta, config.kl_warmup_epochs, steps))
     all_callbacks += list(callbacks)

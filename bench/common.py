@@ -1,0 +1,60 @@
+"""Helpers shared by the benchmark scripts: offline data, machine description, spreads, JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+def offline_keras_home():
+    """Point KERAS_HOME at a scratch folder whose datasets/ is the shared offline cache (for
+    this process and its children), unless KERAS_HOME is already set."""
+    if "KERAS_HOME" not in os.environ and SHARED_DATASETS.is_dir():
+        home = Path(tempfile.mkdtemp(prefix="vae-bench-keras-"))
+        (home / "datasets").symlink_to(SHARED_DATASETS)
+        os.environ["KERAS_HOME"] = str(home)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def machine() -> dict:
+    info = {"cpu_count": os.cpu_count(), "python": platform.python_version()}
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        for line in lscpu.splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("Model name", "CPU(s)"):
+                info[key.strip()] = value.strip()
+        flags = next((l for l in lscpu.splitlines() if l.startswith("Flags")), "")
+        info["bf16_hardware"] = any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
+    except OSError:
+        pass
+    try:
+        info["load_average_at_start"] = os.getloadavg()
+    except OSError:
+        pass
+    return info
+
+
+def spread(values) -> dict:
+    values = list(values)
+    return {"median": round(statistics.median(values), 3), "min": round(min(values), 3),
+            "max": round(max(values), 3), "n": len(values),
+            "values": [round(v, 3) for v in values]}
+
+
+def write_result(name: str, result: dict) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    result = {"finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **result}
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "epoch_seconds"}, indent=2))
+    return path

@@ -1,0 +1,63 @@
+"""The bf16 option: a working model either way, float32 weights and outputs, checkpoints keep it."""
+
+import keras
+import numpy as np
+import pytest
+
+import vae_core
+from vae_core.cli import build_parser
+from vae_core.config import VAEConfig
+from vae_core.training import train
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["float32", "bf16"])
+def trained(request, tiny_data):
+    config = VAEConfig(latent_dim=2, hidden=(32,), batch_size=64, epochs=3, learning_rate=3e-3,
+                       bf16=request.param)
+    return train(config, tiny_data, validate=False)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_layer_policies(arch):
+    model = vae_core.VAE(VAEConfig(arch=arch, hidden=(16,), latent_dim=2, bf16=True))
+    hidden = [l for l in model.encoder.layers + model.decoder.layers
+              if l.name not in ("z_mean", "z_log_var", "pixel_probs") and l.weights]
+    assert hidden and all(l.compute_dtype == "bfloat16" for l in hidden)
+    for name in ("z_mean", "z_log_var"):
+        assert model.encoder.get_layer(name).compute_dtype == "float32"
+    assert model.decoder.get_layer("pixel_probs").compute_dtype == "float32"
+    assert all(w.dtype == "float32" for w in model.weights)
+    plain = vae_core.VAE(VAEConfig(arch=arch, hidden=(16,), latent_dim=2))
+    assert all(l.compute_dtype == "float32" for l in plain.encoder.layers + plain.decoder.layers)
+
+
+def test_training_works_with_float32_weights_and_outputs(trained, tiny_data):
+    losses = trained.history["loss"]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+    model = trained.model
+    assert all(w.dtype == "float32" for w in model.weights)
+    mean, log_var = model.encode(tiny_data.x_test[:5])
+    assert mean.dtype == np.float32 and log_var.dtype == np.float32
+    out = model.decode(mean)
+    assert out.dtype == np.float32 and out.shape == (5, 28, 28)
+    assert np.all((out >= 0) & (out <= 1))
+    losses = model.compute_losses(tiny_data.x_test[:5, ..., None], tiny_data.y_test[:5])
+    assert all(keras.backend.standardize_dtype(v.dtype) == "float32" for v in losses.values())
+
+
+def test_checkpoint_round_trip_keeps_the_option(trained, tiny_data, tmp_path):
+    path = vae_core.save_checkpoint(trained.model, tmp_path / "ckpt", trained.history)
+    loaded = vae_core.load_checkpoint(path)
+    assert loaded.config == trained.model.config
+    z = np.random.default_rng(0).normal(size=(4, 2)).astype(np.float32)
+    np.testing.assert_allclose(loaded.decode(z), trained.model.decode(z), atol=1e-6)
+
+
+def test_old_configs_load_with_bf16_off_and_the_cli_has_a_flag():
+    old = VAEConfig().to_dict()
+    del old["bf16"]
+    assert VAEConfig.from_dict(old).bf16 is False
+    assert build_parser().parse_args(["train", "--out", "x", "--bf16"]).bf16 is True
+    assert build_parser().parse_args(["train", "--out", "x"]).bf16 is False
+    with pytest.raises(vae_core.ConfigError, match="bf16"):
+        VAEConfig(bf16="yes")
