@@ -33,7 +33,8 @@ def choose_input():
         upload = st.file_uploader(
             "**…or upload** a photo of a digit written on paper", type=["png", "jpg", "jpeg",
                                                                          "webp"],
-            key="digit_upload", on_change=lambda: st.session_state.update({SOURCE: "upload"}),
+            key="digit_upload", max_upload_size=25,
+            on_change=lambda: st.session_state.update({SOURCE: "upload"}),
             help="Dark ink on light paper, any size; crop loosely around one digit.")
         st.caption("Either way the picture is made the way MNIST was: the ink is cropped, "
                    "scaled to 20 pixels and centred by its mass in a 28 × 28 square.")
@@ -100,8 +101,8 @@ def morph_section(model, x, names):
     step_col, frame_col = st.columns([3, 1], vertical_alignment="center")
     with step_col:
         step = st.slider("Step", 1, steps, 1, key=f"morph_step_{steps}")
-        st.download_button("Download the morph as a GIF",
-                           images.to_gif(np.concatenate([frames, frames[::-1]]), scale=4),
+        st.download_button("Download the morph as a GIF",  # made only when clicked
+                           lambda: images.to_gif(np.concatenate([frames, frames[::-1]]), scale=4),
                            file_name="vae-lab-morph.gif", mime="image/gif",
                            icon=":material/download:", key="morph_gif")
     with frame_col:

@@ -85,11 +85,26 @@ def test_a_different_upload_changes_the_pictures(checkpoints, mnist):
     assert image_urls(at)[:2] != first[:2]
 
 
+def _png_bomb(side: int = 30_000) -> bytes:
+    """A PNG whose header claims side x side pixels (900 MP); only a few rows are present."""
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"\x00" * (side + 1) * 50)) + chunk(b"IEND", b""))
+
+
 @pytest.mark.parametrize("name, data, words", [
     ("holiday.png", b"Dear diary, today I renamed a text file to .png", "not a picture"),
     ("blank.png", _png(np.full((200, 200, 3), 240, np.uint8)), "looks blank"),
     ("dot.png", _png(np.zeros((1, 1, 3), np.uint8)), "too small"),
-], ids=["text-renamed-png", "blank-paper", "1x1"])
+    ("huge.png", _png_bomb(), "too large"),
+], ids=["text-renamed-png", "blank-paper", "1x1", "huge"])
 def test_bad_uploads_get_a_plain_message_and_no_exception(checkpoints, name, data, words):
     at = upload(open_app(PAGE), name, data)
     assert_calm(at)

@@ -132,6 +132,11 @@ def test_drawing_a_digit_on_the_canvas_shows_what_the_model_makes_of_it(app_url)
         wait_until_idle(page, settle_ms=500)
         assert _image_sources(page)[:2] != first[:2]  # the input and its reconstruction
 
+        with page.expect_download(timeout=60_000) as download:
+            page.get_by_role("button", name="Download the morph as a GIF").click()
+        gif = open(download.value.path(), "rb").read()
+        assert gif[:6] == b"GIF89a" and len(gif) > 1000
+
         page.get_by_role("button", name="Clear").click()
         page.get_by_text("Draw a digit on the canvas or upload a photo").wait_for(timeout=30_000)
         assert page.locator('[data-testid="stException"]').count() == 0

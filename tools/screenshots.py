@@ -1,6 +1,6 @@
 """Screenshots of every page, taken in headless Chromium, into docs/screenshots/.
 
-    python tools/screenshots.py [--out DIR]   # uses checkpoints/ (or VAE_LAB_CHECKPOINTS)
+    python tools/screenshots.py [--out DIR] [--pages digit ...]   # uses checkpoints/
 
 Needs /usr/bin/chromium, the `playwright` package (requirements-dev.txt) and the datasets
 (KERAS_HOME) for the Latent page.
@@ -47,7 +47,10 @@ def whole_page(page) -> bytes:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT, help=f"folder (default {OUT})")
-    out = parser.parse_args().out
+    parser.add_argument("--pages", nargs="+", choices=list(PAGES), default=list(PAGES),
+                        help="retake only these pages (default: all)")
+    args = parser.parse_args()
+    out = args.out
     problem = missing_requirements()
     if problem:
         print(f"cannot take screenshots: {problem}", file=sys.stderr)
@@ -55,11 +58,24 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     with serve() as url, browser_page() as page:
         for name, path in PAGES.items():
+            if name not in args.pages:
+                continue
             visit(page, url, path)
             if name == "latent":  # the unconditional 2-D model shows digit clusters
                 page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').click()
                 page.get_by_role("option", name="MNIST · 2-D latent, KL on", exact=True).click()
                 wait_until_idle(page)
+            if name == "digit":  # draw a 4 on the canvas with the mouse
+                box = page.locator("canvas").first.bounding_box()
+                for stroke in ([(0.35, 0.15), (0.25, 0.6), (0.75, 0.6)], [(0.6, 0.3), (0.6, 0.9)]):
+                    page.mouse.move(box["x"] + stroke[0][0] * box["width"],
+                                    box["y"] + stroke[0][1] * box["height"])
+                    page.mouse.down()
+                    for fx, fy in stroke[1:]:
+                        page.mouse.move(box["x"] + fx * box["width"],
+                                        box["y"] + fy * box["height"], steps=10)
+                    page.mouse.up()
+                    wait_until_idle(page)
             if name == "train":
                 page.get_by_role("button", name="Start training").click()
                 # Mid-run, with a few epochs to scrub through (about 10 s an epoch here).
@@ -69,7 +85,7 @@ def main() -> int:
                 print(f"{name}: the page shows an exception", file=sys.stderr)
             save_small(whole_page(page), out / f"{name}.png")
             print(f"wrote {out / f'{name}.png'}")
-        if page.get_by_role("tab", name="KL on vs KL off").count():
+        if "latent" in args.pages and page.get_by_role("tab", name="KL on vs KL off").count():
             page.get_by_role("tab", name="KL on vs KL off").click()
             page.wait_for_timeout(3000)
             save_small(whole_page(page), out / "latent_kl.png")

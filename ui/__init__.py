@@ -6,6 +6,8 @@
 - `jobs`: this visitor's background training run and the process-wide training slots
 - `latent_views`: encoded test images on a plane, cached per model
 - `pictures`: crisp digit images
+- `canvas`: the drawing canvas widget (components v2, inline HTML/CSS/JS)
+- `share`: the Generate page's picture kept in the URL (query parameters)
 - `charts`: Plotly figures and the home page's diagram (no Streamlit)
 
 All real work is in `vae_core`; these modules only connect it to Streamlit.
