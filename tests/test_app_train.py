@@ -151,3 +151,30 @@ def test_missing_dataset_shows_how_to_fix_it(checkpoints, monkeypatch):
     assert_calm(at)
     assert any("connect to the internet" in e.value for e in at.error)
     assert "job" not in at.session_state
+
+
+def test_a_diverged_run_says_why_and_keeps_its_last_good_epoch(checkpoints, mnist, monkeypatch):
+    import vae_core.jobs
+    from test_training import PoisonAt
+
+    real = vae_core.jobs.train
+
+    def diverging(*args, **kwargs):  # the weights turn NaN when epoch 2 begins
+        return real(*args, callbacks=[PoisonAt(1)], **kwargs)
+
+    monkeypatch.setattr(vae_core.jobs, "train", diverging)
+    monkeypatch.setenv("VAE_LAB_TRAIN_SUBSET", "256")
+    at = open_app(TRAIN)
+    try:
+        start(at, epochs=3)
+        run_until(at, has_result, timeout=90)
+        assert_calm(at)
+        warnings = [w.value for w in at.warning]
+        assert any("epoch 2" in w and "smaller learning rate" in w
+                   and "weights of epoch 1" in w for w in warnings), warnings
+        assert any("diverged, epoch 1 kept" in o
+                   for o in at.selectbox(key=models.ACTIVE).options)
+        assert [m.label for m in at.metric][0] == "Test ELBO"  # the kept model works
+        assert "nan" not in at.metric[0].value.lower()
+    finally:
+        stop_job(at)

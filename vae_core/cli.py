@@ -110,6 +110,8 @@ class SignalStop:
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):
+                if signal.getsignal(signum) is signal.SIG_IGN:
+                    continue  # e.g. started with nohup or `&` from a script: keep ignoring it
                 self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
