@@ -226,3 +226,12 @@ def test_to_gif_makes_a_looping_animation():
     gif = Image.open(io.BytesIO(images.to_gif(frames, scale=2)))
     assert gif.format == "GIF" and gif.n_frames == 5 and gif.size == (56, 56)
     assert gif.info.get("loop") == 0
+
+
+def test_only_plain_raster_formats_are_opened():
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 100 100\nnewpath 0 0 moveto showpage\n"
+    with pytest.raises(ImageError, match="not a picture"):
+        open_image(eps)  # Pillow would hand EPS to Ghostscript: never for an upload
+    ico = _bytes(Image.fromarray(_stroke_digit(64)).convert("RGB"), "ICO")
+    with pytest.raises(ImageError, match="not a picture"):
+        open_image(ico)

@@ -4,7 +4,8 @@ step, no third-party package).
 Mouse, pen and finger all draw through pointer events. The strokes are ink on a transparent
 sheet, so the exported PNG carries the drawing in its alpha channel (what
 `vae_core.images.prepare_digit` reads). On every pointer-up the JS sends the PNG as a data URL
-with `setStateValue("image", ...)`, which reruns the page; Clear sends None.
+with `setStateValue("image", ...)`, which reruns the page; Clear sends None. The drawing is
+passed back as `data`, so a canvas drawn afresh (after a visit to another page) shows it again.
 """
 
 from __future__ import annotations
@@ -39,12 +40,20 @@ _CSS = f"""
 """
 
 _JS = """
-export default function ({ parentElement, setStateValue }) {
+export default function ({ parentElement, setStateValue, data }) {
   const canvas = parentElement.querySelector("canvas");
   const pen = parentElement.querySelector(".pen");
   const clear = parentElement.querySelector(".clear");
   const ctx = canvas.getContext("2d");
   let drawing = false, last = null;
+
+  // Back on the page with a drawing in the session: show it again on the fresh canvas.
+  if (!canvas.dataset.inked && data && data.image) {
+    const picture = new Image();
+    picture.onload = () => { if (!canvas.dataset.inked) ctx.drawImage(picture, 0, 0); };
+    picture.src = data.image;
+    canvas.dataset.inked = "1";
+  }
 
   const at = (event) => {
     const box = canvas.getBoundingClientRect();
@@ -71,6 +80,7 @@ export default function ({ parentElement, setStateValue }) {
     event.preventDefault();
     canvas.setPointerCapture(event.pointerId);
     drawing = true;
+    canvas.dataset.inked = "1";
     last = at(event);
     dot(last);
   };
@@ -89,6 +99,7 @@ export default function ({ parentElement, setStateValue }) {
   };
   const wipe = () => {
     ctx.clearRect(0, 0, canvas.width, canvas.height);
+    canvas.dataset.inked = "";
     setStateValue("image", null);
   };
 
@@ -116,7 +127,9 @@ _CANVAS = st.components.v2.component("vae_lab_canvas", html=_HTML, css=_CSS, js=
 
 def drawing_canvas(key: str, on_change=None) -> bytes | None:
     """Show the canvas; the PNG bytes of the current drawing, or None when it is empty."""
-    result = _CANVAS(key=key, default={"image": None},
+    previous = st.session_state.get(key)  # redrawn on a fresh canvas after a page switch
+    image = previous.get("image") if hasattr(previous, "get") else None
+    result = _CANVAS(key=key, default={"image": None}, data={"image": image},
                           on_image_change=on_change or (lambda: None), width="content")
     return png_from_data_url(result.get("image") if hasattr(result, "get")
                              else getattr(result, "image", None))

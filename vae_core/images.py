@@ -12,6 +12,8 @@ import numpy as np
 
 MAX_PIXELS = 20_000_000  # larger pictures are refused before they are decoded
 MIN_SIDE = 8  # smaller pictures hold no readable digit
+# Only plain raster formats: never EPS/PDF (Pillow would run Ghostscript) or other exotica.
+READABLE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
 FIELD, BOX = 28, 20  # MNIST: the digit's longer side fits 20 px, centred in a 28 x 28 field
 
 
@@ -94,7 +96,7 @@ def open_image(data: bytes):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=READABLE_FORMATS)
             _check_size(*image.size)
             if getattr(image, "n_frames", 1) > 1:
                 image.seek(0)
