@@ -248,7 +248,12 @@ if job is None:
     st.info("Choose your settings and press **Start training**. The defaults show readable "
             "digits within a minute.", icon=":material/info:")
 else:
-    @st.fragment(run_every=LIVE_REFRESH_SECONDS if running else None)
+    # A queued run only needs its place in line now and then: with 8 visitors waiting, polling
+    # every second would cost the one training run its CPU.
+    queued = running and job.progress.snapshot().status == "queued"
+
+    @st.fragment(run_every=(max(3.0, LIVE_REFRESH_SECONDS) if queued else LIVE_REFRESH_SECONDS)
+                 if running else None)
     def live_view():
         snap = job.progress.snapshot()
         if running and not job.running:

@@ -106,12 +106,26 @@ def peak_rss(pid: int) -> int:
     return int(match.group(1)) * 1024 if match else 0
 
 
-def progress_text(page) -> str:
-    bars = page.locator('[data-testid="stProgress"]')
+PAGE_STATE = """() => {
+  const bar = document.querySelector('[data-testid="stProgress"]');
+  const body = document.body.innerText;
+  return {
+    text: bar ? bar.innerText : "",
+    exception: !!document.querySelector('[data-testid="stException"]'),
+    error: !!document.querySelector('[data-testid="stAlertContentError"]'),
+    result: [...document.querySelectorAll("h3")].some(h => h.innerText.trim() === "Result"),
+    busy: body.includes("server is busy"),
+    connection_error: body.includes("Connection error"),
+  };
+}"""
+
+
+def page_state(page) -> dict:
+    """Everything the poll needs from a page in one round trip (cheap on a loaded machine)."""
     try:
-        return bars.first.inner_text(timeout=500) if bars.count() else ""
+        return page.evaluate(PAGE_STATE)
     except Exception:
-        return ""
+        return {}
 
 
 def run(args) -> dict:
@@ -162,20 +176,18 @@ def run(args) -> dict:
                                     "rss": group.rss() if group else peak_rss(proc.pid)})
                     for i in sorted(pending):
                         v, page = visitors[i], pages[i]
-                        text = progress_text(page)
+                        state = page_state(page)
+                        text = state.get("text", "")
                         now = round(time.time() - click_at, 1)
                         if "Waiting for the training slot" in text:
                             v.setdefault("queued_at", now)
+                            v.setdefault("first_queue_text", text[:80])
                         elif re.search(r"Epoch \d+ of", text):
                             v.setdefault("training_at", now)
-                        if page.locator('[data-testid="stException"]').count():
-                            v["exception"] = True
-                        if page.get_by_text("Connection error").count():
-                            v["connection_error"] = True
-                        if page.get_by_text("server is busy").count():
-                            v["busy"] = True
-                        if (page.locator("h3", has_text=re.compile(r"^Result$")).count()
-                                or page.locator('[data-testid="stAlertContentError"]').count()):
+                        for flag in ("exception", "connection_error", "busy"):
+                            if state.get(flag):
+                                v[flag] = True
+                        if state.get("result") or state.get("error"):
                             v["finished_at"] = now
                             v["final_text"] = text
                             pending.discard(i)
@@ -187,10 +199,10 @@ def run(args) -> dict:
                     if "finished_at" not in v:
                         continue
                     try:
-                        page.get_by_role("button", name="Use this model").click(timeout=20_000)
+                        page.get_by_role("button", name="Use this model").click(timeout=90_000)
                         page.wait_for_timeout(1500)
                         page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]'
-                                     ).first.click(timeout=10_000)
+                                     ).first.click(timeout=60_000)
                         options = page.get_by_role("option").all_inner_texts()
                         page.keyboard.press("Escape")
                         own = [o for o in options if "trained here" in o or "stopped" in o]
@@ -240,8 +252,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--visitors", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--subset", type=int, default=0,
-                        help="VAE_LAB_TRAIN_SUBSET (0 = all 60,000 training images)")
+    parser.add_argument("--subset", type=int, default=6000,
+                        help="VAE_LAB_TRAIN_SUBSET: a small run (0 = all 60,000 training "
+                             "images); the full dataset is loaded either way")
     parser.add_argument("--jobs", type=int, default=1, help="VAE_LAB_MAX_TRAINING_JOBS")
     parser.add_argument("--queue", type=int, default=8, help="VAE_LAB_TRAINING_QUEUE")
     parser.add_argument("--limit-gib", type=float, default=2.7)
