@@ -37,6 +37,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--train-images", type=int, default=None,
+                        help="both sides train on the first N images (the engine still "
+                             "validates on all 10,000 test images each epoch)")
     parser.add_argument("--engine-flags", default="",
                         help="extra CLI flags for the engine side (e.g. --bf16)")
     args = parser.parse_args()
@@ -47,6 +50,9 @@ def main():
               "--out", str(Path(out) / "ckpt"), *args.engine_flags.split()]
     reference = [sys.executable, "bench/reference_keras_io_vae.py", "--arch", "conv",
                  "--epochs", str(args.epochs), "--time-epochs"]
+    if args.train_images:
+        engine += ["--max-train-images", str(args.train_images)]
+        reference += ["--train-images", str(args.train_images)]
     runs = {"engine": [], "reference": []}
     for i in range(args.pairs):
         for side, cmd in (("engine", engine), ("reference", reference)):
@@ -57,7 +63,9 @@ def main():
     write_result("conv_vs_keras", {
         "what": "seconds per conv epoch (keras.io's conv VAE: conv 32/64 stride 2, dense 16, "
                 "latent 2; batch 128; median of epochs 2..N per run), vae_core CLI vs reference",
+        "train_images": args.train_images or 60000,
         "command": f"python bench/conv_vs_keras.py --pairs {args.pairs} --epochs {args.epochs}"
+                   + (f" --train-images {args.train_images}" if args.train_images else "")
                    + (f" --engine-flags='{args.engine_flags}'" if args.engine_flags else ""),
         "machine": machine(), "epoch_seconds": runs,
         "engine": spread(per_run["engine"]), "reference": spread(per_run["reference"]),

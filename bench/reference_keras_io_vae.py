@@ -31,6 +31,8 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--arch", choices=("mlp", "conv"), default="mlp")
 parser.add_argument("--epochs", type=int, default=3)
 parser.add_argument("--time-epochs", action="store_true")
+parser.add_argument("--train-images", type=int, default=None,
+                    help="train on the first N images only (benchmarks on a busy machine)")
 args = parser.parse_args()
 
 
@@ -124,7 +126,7 @@ class EpochTimes(keras.callbacks.Callback):
 
 
 (x_train, _), (x_test, _) = keras.datasets.mnist.load_data()
-mnist_digits = np.expand_dims(x_train, -1).astype("float32") / 255
+mnist_digits = np.expand_dims(x_train[:args.train_images], -1).astype("float32") / 255
 
 vae = VAE(encoder, decoder)
 vae.compile(optimizer=keras.optimizers.Adam())
