@@ -44,3 +44,15 @@ def test_impossible_settings_fail_with_a_message_not_a_traceback(tmp_path):
 
     proc = run_cli("evaluate", str(tmp_path), timeout=120)
     assert proc.returncode == 2 and "not a checkpoint folder" in proc.stderr
+
+
+def test_every_config_field_has_a_train_flag():
+    import dataclasses
+
+    from vae_core.cli import build_parser
+    from vae_core.config import VAEConfig
+
+    flags = {a.dest for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions}
+    renamed = {"learning_rate": "lr"}
+    for field in dataclasses.fields(VAEConfig):
+        assert renamed.get(field.name, field.name) in flags, field.name

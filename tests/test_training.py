@@ -116,3 +116,15 @@ def test_job_failure_becomes_a_message_not_a_crash(tiny_data):
     snap = job.progress.snapshot()
     assert snap.status == "failed" and "Training failed" in snap.reason
     assert slots.active == 0
+
+
+def test_the_sharp_recipe_trains_streams_its_consistency_loss_and_fits_the_prior(tiny_data):
+    progress = TrainingProgress(tiny(conditional=True, encoder_conditional=True, latent_dim=3,
+                                     consistency_weight=1.0, style_prior_components=3,
+                                     epochs=1))
+    result = train(progress.config, tiny_data, progress=progress)
+    assert result.status == "done"
+    assert "consistency_loss" in progress.snapshot().batches[0]
+    assert "val_consistency_loss" in result.history
+    assert result.model.style_prior is not None  # fitted at the end of training
+    assert result.model.default_sampler() == "mixture"
