@@ -147,11 +147,7 @@ def fd_report(model, judge, dataset: Dataset, n: int = FD_SAMPLES, samples=None,
     """
     from .training import reconstruct
 
-    rng = np.random.default_rng(0)
-    reference = feature_stats(judge_features(judge, dataset.x_test))
-    real_idx = rng.choice(len(dataset.x_train), min(n, len(dataset.x_train)), replace=False)
-    floor = frechet_distance(feature_stats(judge_features(judge, dataset.x_train[real_idx])),
-                             reference)
+    reference, floor = _reference_and_floor(judge, dataset, n)
     samples = generated_samples(model, sampler, n) if samples is None else samples
     fd_samples = frechet_distance(feature_stats(judge_features(judge, samples)), reference)
     fd_recon = frechet_distance(
@@ -167,6 +163,23 @@ def fd_report(model, judge, dataset: Dataset, n: int = FD_SAMPLES, samples=None,
         "reconstructions": fd_recon,
         "reconstructions_ratio": fd_recon / max(floor, 1e-12),
     }
+
+
+_REFERENCE_CACHE = {}  # (judge, dataset arrays, n) -> (test-set stats, floor): same every call
+
+
+def _reference_and_floor(judge, dataset: Dataset, n: int):
+    key = (id(judge), id(dataset.x_test), id(dataset.x_train), n)
+    if key not in _REFERENCE_CACHE:
+        rng = np.random.default_rng(0)
+        reference = feature_stats(judge_features(judge, dataset.x_test))
+        real_idx = rng.choice(len(dataset.x_train), min(n, len(dataset.x_train)), replace=False)
+        floor = frechet_distance(
+            feature_stats(judge_features(judge, dataset.x_train[real_idx])), reference)
+        if len(_REFERENCE_CACHE) > 8:
+            _REFERENCE_CACHE.clear()
+        _REFERENCE_CACHE[key] = (judge, dataset, reference, floor)  # holds refs: ids stay valid
+    return _REFERENCE_CACHE[key][2:]
 
 
 def conditional_agreement(model, judge, seeds=range(AGREEMENT_SEEDS), sampler=None,
