@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-import ui_common as ui
+from ui import errors, pictures, sidebar
 
 st.set_page_config(page_title="VAE Lab", page_icon=":material/blur_on:", layout="wide")
 
@@ -12,8 +12,8 @@ pages = st.navigation([
     st.Page("app_pages/generate.py", title="Generate", icon=":material/draw:"),
     st.Page("app_pages/latent.py", title="Latent space", icon=":material/scatter_plot:"),
 ])
-ui.crisp_images()
-with ui.friendly_errors():
-    ui.sidebar()
-with ui.friendly_errors():
+pictures.crisp_images()
+with errors.friendly_errors():
+    sidebar.draw()
+with errors.friendly_errors():
     pages.run()

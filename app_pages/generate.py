@@ -4,14 +4,14 @@ import math
 
 import streamlit as st
 
-import ui_common as ui
+from ui import models, pictures
 from vae_core import images
 
 ALL = "all"
 
 st.title("Generate")
-model = ui.require_active_model()
-names = ui.class_names(model)
+model = models.require_active_model()
+names = models.class_names(model)
 conditional = model.config.conditional
 thing = "digit" if model.config.dataset == "mnist" else "garment"
 
@@ -33,7 +33,7 @@ with seed_col:
                            help="The same seed always gives the same style (handwriting).")
 with button_col:
     st.button("New style", icon=":material/casino:", key="gen_new_style",
-              on_click=lambda: st.session_state.update(gen_seed=ui.new_seed()),
+              on_click=lambda: st.session_state.update(gen_seed=pictures.new_seed()),
               help="Pick a random style seed.")
 with count_col:
     all_ten = conditional and choice == ALL
@@ -61,7 +61,7 @@ else:
 
 # A (styles, digits) grid keeps its shape; a list of images wraps into a near-full rectangle.
 picture = images.tile(grid, cols=math.ceil(count / math.ceil(count / 10)))
-ui.show(picture, caption, scale=3)
+pictures.show(picture, caption, scale=3)
 st.download_button("Download PNG", images.to_png(picture, scale=4), key="gen_download",
                    file_name=f"vae-lab-{choice}-seed{int(seed)}.png", mime="image/png",
                    icon=":material/download:")

@@ -2,17 +2,16 @@
 
 import streamlit as st
 
-import charts
-import ui_common as ui
+from ui import charts, errors, models, pictures
 from vae_core.training import reconstruct
 
 st.title("VAE Lab")
 st.markdown("#### Teach a computer to draw digits by having it compress them, then watch it learn.")
 
-model = ui.shipped_model(ui.DEFAULT_MODEL) or ui.active_model()
+model = models.shipped_model(models.DEFAULT_MODEL) or models.active_model()
 seed = st.session_state.setdefault("home_seed", 7)
 
-with ui.friendly_errors():
+with errors.friendly_errors():
     if model is not None:
         x = model.generate([3], seed)  # an image to pass through the picture
         diagram = charts.vae_diagram(x[0], reconstruct(model, x)[0])
@@ -41,9 +40,9 @@ if model is None:
     st.info("The shipped digit model is missing, so there is nothing to show here yet. "
             "Train a model on the Train page.", icon=":material/info:")
 else:
-    with ui.friendly_errors():
+    with errors.friendly_errors():
         row = model.generate(list(range(10)), seed)
-        ui.show_grid(row, scale=3)
+        pictures.show_grid(row, scale=3)
         if model.config.conditional:
             things = "Digits 0–9" if model.config.dataset == "mnist" else "The ten garments"
             st.caption(f"{things}, all drawn with one random style (seed {seed}). Nothing here "
@@ -51,7 +50,7 @@ else:
         else:
             st.caption(f"Ten random samples from the model (seed {seed}).")
         st.button("Another style", icon=":material/refresh:",
-                  on_click=lambda: st.session_state.update(home_seed=ui.new_seed()))
+                  on_click=lambda: st.session_state.update(home_seed=pictures.new_seed()))
 
 st.subheader("Explore")
 train, generate, latent = st.columns(3)

@@ -5,8 +5,7 @@ import math
 import numpy as np
 import streamlit as st
 
-import charts
-import ui_common as ui
+from ui import charts, errors, latent_views, models, pictures
 from vae_core import latent
 
 KL_EXPLANATION = (
@@ -19,14 +18,14 @@ KL_EXPLANATION = (
 
 
 def explore_active_model():
-    model = ui.active_model()
+    model = models.active_model()
     if model is None:
-        return ui.no_model_note()
+        return models.no_model_note()
     if model.config.latent_dim < 2:
         return st.info("This model has a 1-D latent space, so there is no plane to show. Pick "
                        "another model in the sidebar.", icon=":material/info:")
-    key, names = ui.active_key(), ui.class_names(model)
-    view = ui.latent_view(key)
+    key, names = models.active_key(), models.class_names(model)
+    view = latent_views.latent_view(key)
     st.caption(
         "Each dot is one test image, placed at the mean the encoder gives it"
         + ("." if view.projection.is_identity else
@@ -65,7 +64,7 @@ def explore_active_model():
 
     # One point, picked on the map or set with the sliders (the map's keyboard twin).
     x_key, y_key = f"zx_{key}_{lim}", f"zy_{key}_{lim}"
-    picked = ui.selected_point(event)
+    picked = latent_views.selected_point(event)
     if picked is not None and st.session_state.get("latent_pick") != (key, picked):
         st.session_state["latent_pick"] = (key, picked)
         st.session_state[x_key], st.session_state[y_key] = np.clip(picked, -lim, lim).tolist()
@@ -78,23 +77,23 @@ def explore_active_model():
         zy = st.slider(f"{titles[1]} (vertical)", -lim, lim, step=lim / 50, key=y_key)
     with decoded_col:
         decoded = latent.decode_points(model, [[zx, zy]], view.projection, digit)[0]
-        ui.show(decoded, f"Decoded at ({zx:.2f}, {zy:.2f})", scale=5)
+        pictures.show(decoded, f"Decoded at ({zx:.2f}, {zy:.2f})", scale=5)
 
 
 def compare_kl():
     st.markdown(KL_EXPLANATION)
-    missing = [name for name in ui.KL_PAIR if ui.shipped_model(name) is None]
+    missing = [name for name in models.KL_PAIR if models.shipped_model(name) is None]
     if missing:
         return st.warning(f"This comparison needs the shipped checkpoints {' and '.join(missing)}"
-                          f", which are missing from {ui.checkpoint_dir()}.",
+                          f", which are missing from {models.checkpoint_dir()}.",
                           icon=":material/warning:")
-    views = {name: ui.latent_view(name) for name in ui.KL_PAIR}
+    views = {name: latent_views.latent_view(name) for name in models.KL_PAIR}
     lim = 1.05 * max(3.5, max(v.extent(1.0) for v in views.values()))  # one scale for both
-    for column, name in zip(st.columns(2, gap="large"), ui.KL_PAIR):
+    for column, name in zip(st.columns(2, gap="large"), models.KL_PAIR):
         with column:
-            model, view = ui.shipped_model(name), views[name]
+            model, view = models.shipped_model(name), views[name]
             st.subheader("KL on (β = 1)" if model.config.beta > 0 else "KL off (β = 0)")
-            st.plotly_chart(charts.latent_scatter(view.points, view.labels, ui.class_names(model),
+            st.plotly_chart(charts.latent_scatter(view.points, view.labels, models.class_names(model),
                                                   lim, prior_box=True, height=380),
                             key=f"kl_scatter_{name}")
             st.caption(f"Spread of the encoded means (std): **{view.std:.2f}**. The dashed "
@@ -103,16 +102,16 @@ def compare_kl():
                           if model.config.beta > 0 else ""))
             grid_col, samples_col = st.columns(2)
             with grid_col:
-                ui.show(latent.manifold(model, 10, 3.0), "Decoded grid over [-3, 3]²", scale=1,
+                pictures.show(latent.manifold(model, 10, 3.0), "Decoded grid over [-3, 3]²", scale=1,
                         width="stretch")
             with samples_col:
-                ui.show_grid(model.generate(list(range(16)), seed=1), cols=4, scale=2,
+                pictures.show_grid(model.generate(list(range(16)), seed=1), cols=4, scale=2,
                              caption="16 random samples, z ~ N(0, I)")
 
 
 st.title("Latent space")
 explore, compare = st.tabs(["Explore the active model", "KL on vs KL off"])
-with explore, ui.friendly_errors():
+with explore, errors.friendly_errors():
     explore_active_model()
-with compare, ui.friendly_errors():
+with compare, errors.friendly_errors():
     compare_kl()

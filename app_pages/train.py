@@ -2,8 +2,7 @@
 
 import streamlit as st
 
-import charts
-import ui_common as ui
+from ui import charts, errors, jobs, models, pictures
 from vae_core.config import ARCHITECTURES, DATASETS, RECON_LOSSES, VAEConfig, parse_hidden
 from vae_core.data import CLASS_NAMES, DISPLAY_NAMES
 
@@ -114,12 +113,12 @@ def epoch_previews(snap):
     columns = st.columns(3 if shown.latent_means is not None else 2, gap="medium")
     with columns[0]:
         st.markdown(f"**Samples after epoch {shown.epoch}**")
-        ui.show_grid(shown.samples, cols=5, width="stretch",
+        pictures.show_grid(shown.samples, cols=5, width="stretch",
                      caption=("0–9 drawn with one shared style" if snap.config.conditional
                               else "Ten random samples from the prior"))
     with columns[1]:
         st.markdown("**Originals (top) and reconstructions**")
-        ui.show_grid([snap.preview_originals, shown.reconstructions], width="stretch",
+        pictures.show_grid([snap.preview_originals, shown.reconstructions], width="stretch",
                      caption="The same test images every epoch")
     if shown.latent_means is not None:
         lim = max(3.0, max(float(abs(e.latent_means).max()) for e in snap.epochs))
@@ -133,11 +132,11 @@ def result_panel(job, snap):
     """After the run: test metrics, 'use this model', and the checkpoint download."""
     if snap.status == "failed":
         return st.error(snap.reason, icon=":material/error:")
-    entry = ui.finished_entry(job)
+    entry = jobs.finished_entry(job)
     if entry is None:
         return None
     st.subheader("Result")
-    metrics = ui.evaluation(entry)
+    metrics = jobs.evaluation(entry)
     cols = st.columns(4)
     cols[0].metric("Test ELBO", f"{metrics['elbo']:.1f} nats",
                    help="Higher is better. " + metrics["meaning"])
@@ -154,13 +153,13 @@ def result_panel(job, snap):
     st.caption(metrics["meaning"])
     with st.container(horizontal=True):
         st.button("Use this model", type="primary", icon=":material/check:",
-                  on_click=ui.use_model, args=(entry.key,), key="train_use",
-                  disabled=ui.active_key() == entry.key,
+                  on_click=models.use_model, args=(entry.key,), key="train_use",
+                  disabled=models.active_key() == entry.key,
                   help="Make it the active model of the Generate and Latent pages.")
-        st.download_button("Download checkpoint (.zip)", ui.checkpoint_zip(entry),
+        st.download_button("Download checkpoint (.zip)", jobs.checkpoint_zip(entry),
                            file_name="vae_lab_model.zip", mime="application/zip",
                            icon=":material/download:", key="train_download")
-    if ui.active_key() == entry.key:
+    if models.active_key() == entry.key:
         st.caption("This is now the active model: see it on the Generate and Latent pages.")
 
 
@@ -168,20 +167,20 @@ st.title("Train")
 st.caption("Training runs in the background: you can keep using the other pages, and come "
            "back here to watch. Closing the browser tab stops the run.")
 
-job = ui.current_job()
+job = jobs.current_job()
 running = job is not None and job.running
-if not running and ui.job_slots().active >= ui.job_slots().limit:
+if not running and jobs.job_slots().active >= jobs.job_slots().limit:
     st.info("Someone else is training a model on this server right now. You can set up your "
             "run; Start works again as soon as theirs finishes.", icon=":material/hourglass:")
-with ui.friendly_errors():
+with errors.friendly_errors():
     config = settings_form(running)
     if config is not None and not running:
-        if ui.start_training(config):
+        if jobs.start_training(config):
             st.rerun()  # redraw with Start disabled and the live view running
         else:
             st.warning("Another training run is using this server right now. To keep the app "
                        "responsive for everyone, only "
-                       f"{ui.job_slots().limit} run(s) at a time are allowed: please wait for "
+                       f"{jobs.job_slots().limit} run(s) at a time are allowed: please wait for "
                        "it to finish, then press Start again.", icon=":material/hourglass:")
 
 if job is None:
@@ -193,9 +192,9 @@ else:
         snap = job.progress.snapshot()
         if running and not job.running:
             st.rerun()  # just finished: redraw the whole page, and the sidebar's model list
-        with ui.friendly_errors():
+        with errors.friendly_errors():
             st.markdown(f"**This run:** {DISPLAY_NAMES[snap.config.dataset]}, "
-                        f"{ui.describe(snap.config)}")
+                        f"{models.describe(snap.config)}")
             status_line(job, snap)
             if snap.batches:
                 st.plotly_chart(charts.loss_figure(snap.batches, snap.epochs,
@@ -206,5 +205,5 @@ else:
 
     live_view()
     if not running:
-        with ui.friendly_errors():
+        with errors.friendly_errors():
             result_panel(job, job.progress.snapshot())

@@ -5,8 +5,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-import charts
-import ui_common
+import vae_core
+from ui import charts, latent_views
 from vae_core.training import EpochPreview
 
 
@@ -34,7 +34,7 @@ def test_loss_figure_has_a_panel_per_term_and_keeps_epoch_points_in_view():
 def test_latent_scatter_one_trace_per_class_on_a_square():
     points = np.random.default_rng(0).normal(size=(200, 2))
     labels = np.arange(200) % 10
-    names = ui_common.vae_core.CLASS_NAMES["fashion_mnist"]
+    names = vae_core.CLASS_NAMES["fashion_mnist"]
     fig = charts.latent_scatter(points, labels, names, 3.0, prior_box=True, selectable=True)
     assert [t.name for t in fig.data] == list(names)
     assert sum(len(t.x) for t in fig.data) == 200
@@ -65,7 +65,7 @@ def test_selected_point_reads_clicks_and_boxes():
     box = SimpleNamespace(selection={"points": [{"x": 0.1, "y": 1.1}],
                                      "box": [{"x": [0, 2], "y": [1, 3]}]})
     nothing = SimpleNamespace(selection={"points": [], "box": []})
-    assert ui_common.selected_point(click) == (1.5, -2.0)
-    assert ui_common.selected_point(box) == (1.0, 2.0)
-    assert ui_common.selected_point(nothing) is None
-    assert ui_common.selected_point(None) is None
+    assert latent_views.selected_point(click) == (1.5, -2.0)
+    assert latent_views.selected_point(box) == (1.0, 2.0)
+    assert latent_views.selected_point(nothing) is None
+    assert latent_views.selected_point(None) is None

@@ -2,7 +2,7 @@
 
 import pytest
 
-import ui_common
+from ui import models
 from apptest_support import (PAGES, ROOT, assert_calm, checkpoints,  # noqa: F401 (fixtures)
                              image_urls, open_app, texts, tiny_checkpoints)
 
@@ -16,9 +16,9 @@ def test_page_renders(checkpoints, page):
 
 def test_sidebar_lists_the_available_models_and_dataset(checkpoints):
     at = open_app()
-    picker = at.selectbox(key=ui_common.ACTIVE)
+    picker = at.selectbox(key=models.ACTIVE)
     assert picker.value == "mnist_conditional"
-    assert set(picker.options) == {ui_common.SHIPPED[name] for name in
+    assert set(picker.options) == {models.SHIPPED[name] for name in
                                    ("mnist_conditional", "mnist_2d_kl_on", "mnist_2d_kl_off")}
     assert "MNIST digits" in "\n".join(c.value for c in at.sidebar.caption)
 
@@ -54,7 +54,7 @@ def test_generate_changes_with_digit_and_seed(checkpoints):
 
 def test_generate_unconditional_model_disables_digit_choice(checkpoints):
     at = open_app()
-    at.selectbox(key=ui_common.ACTIVE).set_value("mnist_2d_kl_on").run()
+    at.selectbox(key=models.ACTIVE).set_value("mnist_2d_kl_on").run()
     at.switch_page("app_pages/generate.py").run()
     assert_calm(at)
     assert at.pills(key="gen_digit").disabled
@@ -84,7 +84,7 @@ def test_missing_checkpoints_give_messages_not_errors(tmp_path, monkeypatch):
 
 def test_shipped_checkpoints(monkeypatch, mnist):
     shipped = ROOT / "checkpoints"
-    if not all((shipped / name / "model.keras").exists() for name in ui_common.SHIPPED):
+    if not all((shipped / name / "model.keras").exists() for name in models.SHIPPED):
         pytest.skip("the shipped checkpoints are not all present yet")
     monkeypatch.delenv("VAE_LAB_CHECKPOINTS", raising=False)
     for page in PAGES:

@@ -4,7 +4,7 @@ Runs use real MNIST (skipped without it). `VAE_LAB_TRAIN_SUBSET` makes the compl
 the stopped run uses the full set so that it is still running when Stop is pressed.
 """
 
-import ui_common
+from ui import models
 import vae_core
 from apptest_support import (assert_calm, checkpoints, image_urls,  # noqa: F401 (fixtures)
                              open_app, run_until, tiny_checkpoints)
@@ -54,7 +54,7 @@ def test_tiny_run_shows_metrics_and_becomes_usable(checkpoints, mnist, monkeypat
         assert any(s.label == "Epoch" for s in at.slider)  # scrub the two epochs
         assert at.get("download_button")
         at.button(key="train_use").click().run()
-        active = at.selectbox(key=ui_common.ACTIVE)
+        active = at.selectbox(key=models.ACTIVE)
         assert active.value.startswith("trained-")
         at.switch_page("app_pages/generate.py").run()
         assert_calm(at)
@@ -86,7 +86,7 @@ def test_run_survives_page_switches_refuses_a_second_visitor_and_stops(checkpoin
         run_until(visitor, has_result, timeout=60)
         assert_calm(visitor)
         assert "Stopped by request" in visitor.get("progress")[0].proto.text
-        assert any("stopped early" in o for o in visitor.selectbox(key=ui_common.ACTIVE).options)
+        assert any("stopped early" in o for o in visitor.selectbox(key=models.ACTIVE).options)
         assert [m.label for m in visitor.metric][0] == "Test ELBO"
     finally:
         stop_job(visitor)

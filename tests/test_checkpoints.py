@@ -27,7 +27,7 @@ def test_round_trip_gives_identical_outputs(trained, tmp_path, tiny_data):
     path = vae_core.save_checkpoint(trained.model, tmp_path / "ck", trained.history,
                                     {"note": np.float32(1.5)})
     assert sorted(p.name for p in path.iterdir()) == [
-        "card.json", "config.json", "history.json", "model.keras"]
+        "card.json", "config.json", "history.json", "model.keras", "training_snapshots.npz"]
     loaded = vae_core.load_checkpoint(path)
     assert loaded.config == trained.model.config
     x = tiny_data.x_test[:20]
@@ -39,6 +39,32 @@ def test_round_trip_gives_identical_outputs(trained, tmp_path, tiny_data):
     assert loaded.epochs_trained == 1
     assert loaded.card["note"] == 1.5 and loaded.card["epochs_trained"] == 1
     assert loaded.card["dataset"] == "mnist" and "created" in loaded.card
+
+
+def test_training_snapshots_round_trip_and_old_checkpoints_still_load(trained, tmp_path):
+    snaps = trained.model.training_snapshots
+    path = vae_core.save_checkpoint(trained.model, tmp_path / "ck", trained.history)
+    loaded = vae_core.load_checkpoint(path).training_snapshots
+    for name in ("epochs", "points", "labels", "samples", "explained"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(snaps, name))
+    assert loaded.style_seed == snaps.style_seed
+    zipped = load_checkpoint_zip(vae_core.checkpoint_zip(path))  # the zip keeps them too
+    np.testing.assert_array_equal(zipped.training_snapshots.points, snaps.points)
+    (path / "training_snapshots.npz").unlink()  # a checkpoint from before snapshots existed
+    assert vae_core.load_checkpoint(path).training_snapshots is None
+
+
+def test_unsafe_or_broken_snapshot_files_are_ignored(trained, tmp_path):
+    path = vae_core.save_checkpoint(trained.model, tmp_path / "ck")
+    import io
+    buffer = io.BytesIO()  # an object array needs pickle: refused by allow_pickle=False
+    np.savez(buffer, epochs=np.array([1]), points=np.array([object()]), labels=np.array([0]),
+             samples=np.zeros((1, 10, 28, 28), np.uint8), explained=np.zeros((1, 2)),
+             style_seed=np.int64(0))
+    (path / "training_snapshots.npz").write_bytes(buffer.getvalue())
+    assert vae_core.load_checkpoint(path).training_snapshots is None
+    (path / "training_snapshots.npz").write_bytes(b"not an npz")
+    assert vae_core.load_checkpoint(path).training_snapshots is None
 
 
 def test_checkpoint_has_no_optimizer_state_and_is_small(trained, tmp_path):

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+import vae_core
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -28,6 +30,8 @@ def test_train_then_evaluate_end_to_end(mnist, tmp_path):
     assert card["epochs_trained"] == 2 and card["evaluation"]["test_images"] == 10000
     assert (out / "samples.png").stat().st_size > 1000
     assert json.loads((out / "config.json").read_text())["conditional"] is True
+    snaps = vae_core.load_checkpoint(out).training_snapshots  # the CLI records history too
+    assert list(snaps.epochs) == [1, 2] and snaps.points.shape == (2, 500, 2)
 
     proc = run_cli("evaluate", str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]

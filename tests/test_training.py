@@ -45,6 +45,36 @@ def test_progress_streams_batches_and_epoch_previews(tiny_data):
     assert result.history["loss"] == [p.metrics["loss"] for p in snap.epochs]
 
 
+def test_training_records_history_snapshots(tiny_data):
+    result = train(tiny(epochs=3, latent_dim=3), tiny_data, validate=False)
+    snaps = result.model.training_snapshots
+    assert list(snaps.epochs) == [1, 2, 3] and len(snaps) == 3
+    assert snaps.points.shape == (3, 128, 2) and snaps.labels.shape == (128,)  # all 128 test
+    assert snaps.samples.shape == (3, 10, 28, 28) and snaps.samples.dtype == np.uint8
+    assert snaps.is_pca and np.all(snaps.explained.sum(axis=1) <= 1.0001)
+    assert np.all(np.isfinite(snaps.points))
+    # The same fixed style every epoch: the samples change because the model does.
+    assert not np.array_equal(snaps.samples[0], snaps.samples[-1])
+
+
+def test_2d_snapshots_are_the_latent_itself_and_pca_signs_do_not_flip():
+    from vae_core.history import map_2d
+
+    means = np.random.default_rng(0).normal(size=(200, 2)).astype(np.float32)
+    points, explained = map_2d(means)
+    np.testing.assert_array_equal(points, means)
+    assert list(explained) == [1.0, 0.0]
+    rng = np.random.default_rng(1)
+    wide = rng.normal(size=(300, 6)) * np.array([5, 3, 1, 0.5, 0.2, 0.1])
+    first, _ = map_2d(wide)
+    for _ in range(5):  # nearby epochs: small changes must never mirror an axis
+        wide = wide + rng.normal(scale=0.05, size=wide.shape)
+        again, _ = map_2d(wide, first)
+        assert np.corrcoef(first[:, 0], again[:, 0])[0, 1] > 0.9
+        assert np.corrcoef(first[:, 1], again[:, 1])[0, 1] > 0.9
+        first = again
+
+
 def test_per_batch_values_are_recovered_from_running_means(tiny_data):
     progress = TrainingProgress(tiny(epochs=1))
     train(progress.config, tiny_data, progress=progress, validate=False)

@@ -1,4 +1,5 @@
-"""Checkpoint folders: model.keras + config.json + history.json + card.json, written atomically.
+"""Checkpoint folders: model.keras + config.json + history.json + card.json (+ the run's
+training_snapshots.npz), written atomically.
 
 The folder is assembled under a temporary name beside its destination and renamed into place, so
 a killed process leaves either the old checkpoint or the new one, never half of one.
@@ -19,12 +20,14 @@ import keras
 import numpy as np
 
 from .config import VAEConfig
+from .history import TrainingSnapshots
 from .models import VAE
 
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.json"
 CARD_FILE = "card.json"
+SNAPSHOTS_FILE = "training_snapshots.npz"
 
 
 class CheckpointError(RuntimeError):
@@ -49,6 +52,9 @@ def save_checkpoint(model: VAE, path, history: dict | None = None, card: dict | 
         (tmp / CONFIG_FILE).write_text(model.config.to_json())
         (tmp / HISTORY_FILE).write_text(json.dumps(history, indent=1))
         (tmp / CARD_FILE).write_text(json.dumps(card, indent=2))
+        snapshots = getattr(model, "training_snapshots", None)
+        if snapshots is not None:
+            (tmp / SNAPSHOTS_FILE).write_bytes(snapshots.to_npz())
         for name, data in (extra_files or {}).items():
             (tmp / name).write_bytes(data)
         _replace_dir(tmp, path)
@@ -111,6 +117,7 @@ def load_checkpoint(path) -> VAE:
         raise CheckpointError(f"{path / MODEL_FILE} holds a {type(model).__name__}, not a VAE.")
     model.history_log = _read_json(path / HISTORY_FILE)
     model.card = _read_json(path / CARD_FILE)
+    model.training_snapshots = _read_snapshots(path / SNAPSHOTS_FILE)
     model.checkpoint_path = path
     return model
 
@@ -124,7 +131,8 @@ def load_checkpoint_zip(data: bytes) -> VAE:
     with archive, tempfile.TemporaryDirectory() as tmp:
         for info in archive.infolist():
             name = Path(info.filename).name
-            if info.is_dir() or name not in (MODEL_FILE, CONFIG_FILE, HISTORY_FILE, CARD_FILE):
+            if info.is_dir() or name not in (MODEL_FILE, CONFIG_FILE, HISTORY_FILE, CARD_FILE,
+                                                      SNAPSHOTS_FILE):
                 continue
             if info.file_size > 200 * 2**20:
                 raise CheckpointError(f"{name} in the zip is implausibly large.")
@@ -156,6 +164,16 @@ def _read_json(file: Path):
         return json.loads(file.read_text())
     except (OSError, ValueError):
         return {}
+
+
+def _read_snapshots(file: Path) -> TrainingSnapshots | None:
+    """The run's per-epoch snapshots; None when absent (older checkpoints) or unreadable."""
+    if not file.is_file():
+        return None
+    try:
+        return TrainingSnapshots.from_npz(file)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return None
 
 
 def _plain(obj):

@@ -18,6 +18,7 @@ import numpy as np
 
 from .config import VAEConfig
 from .data import Dataset, load_dataset
+from .history import SnapshotRecorder, snapshot_indices
 from .models import VAE
 
 PREVIEW_RECONSTRUCTIONS = 8
@@ -250,8 +251,10 @@ def train(config: VAEConfig, dataset: Dataset | None = None, *,
                     preview_labels=dataset.y_test[latent_idx])
     latent_images = dataset.x_test[latent_idx] if config.latent_dim == 2 else None
 
+    snap_idx = snapshot_indices(len(dataset.x_test))
+    recorder = SnapshotRecorder(dataset.x_test[snap_idx], dataset.y_test[snap_idx], config.seed)
     all_callbacks = [ProgressCallback(progress, stop_event, dataset.x_test[preview_idx],
-                                      latent_images)]
+                                      latent_images), recorder]
     if config.kl_warmup_epochs > 0:
         all_callbacks.insert(0, KLWarmup(config.beta, config.kl_warmup_epochs, steps))
     all_callbacks += list(callbacks)
@@ -269,6 +272,7 @@ def train(config: VAEConfig, dataset: Dataset | None = None, *,
         model.fit_style_prior(dataset.x_train)  # the ex-post style prior (seconds, numpy EM)
     seconds = time.time() - started
     model.history_log = dict(history.history)
+    model.training_snapshots = recorder.snapshots()
     snap = progress.snapshot()
     status = "stopped" if snap.status == "stopping" else "done"
     reason = snap.reason or f"Finished {config.epochs} epochs in {seconds:.0f} s."
