@@ -12,6 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
+# numpy (the style-mixture EM) on one BLAS thread: multi-threaded OpenBLAS spins badly on a busy
+# machine, and the fit is small. TensorFlow keeps its own thread pool.
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 ALL=(mnist_conditional mnist_2d_kl_on mnist_2d_kl_off fashion_conditional fashion_2d_kl_on)
 MODELS=("$@")
 [ ${#MODELS[@]} -eq 0 ] && MODELS=("${ALL[@]}")
@@ -56,7 +59,7 @@ build() {
     #    sharply enough), and a 2-D KL-on model.
     fashion_conditional)
         run "$PY" -m vae_core train --dataset fashion_mnist --arch conv --conv-width 32 --latent-dim 16 \
-            --hidden 256 --conditional --encoder-conditional --consistency-weight 1 \
+            --hidden 256 --conditional --encoder-conditional --consistency-weight 2 \
             --style-prior-components 50 --beta 1 --recon-loss bce --epochs 10 --batch-size 128 \
             --lr 1e-3 --seed 0 --out checkpoints/fashion_conditional ;;
     fashion_2d_kl_on)

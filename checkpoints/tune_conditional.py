@@ -15,15 +15,26 @@ none, 1.0 = the style alone names the class). Uses the shipped judges
 
 import json
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from vae_core import VAEConfig, load_dataset, train  # noqa: E402
 from vae_core.quality import (conditional_agreement, fd_report, generated_samples,  # noqa: E402
                               load_judge)
+
+
+class EpochLine(keras.callbacks.Callback):
+    """One line per epoch on stderr, so a long screening run shows where it is."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        print(f"epoch {epoch + 1} {time.strftime('%H:%M:%S')} "
+              + " ".join(f"{k} {v:.3f}" for k, v in sorted((logs or {}).items())),
+              file=sys.stderr, flush=True)
 
 
 def style_class_leak(model, dataset) -> float:
@@ -57,7 +68,7 @@ def main(name: str, *specs: str) -> None:
         changes["hidden"] = tuple(changes["hidden"])
         train_set = dataset.head(head) if head else dataset
         result = train(VAEConfig(dataset=name, conditional=True, **changes), train_set,
-                       validate=False)
+                       validate=False, callbacks=[EpochLine()])
         print(json.dumps({"config": spec, "seconds": round(result.seconds),
                           **score(result.model, dataset, judge),
                           "style_class_leak": round(style_class_leak(result.model, dataset), 3)}),

@@ -44,8 +44,8 @@ class GaussianMixture:
         return x.astype(np.float32)
 
 
-def fit_gmm(x, components: int, iterations: int = 100, seed: int = 0, reg: float = 1e-4,
-            tol: float = 1e-4, max_points: int | None = 30_000) -> GaussianMixture:
+def fit_gmm(x, components: int, iterations: int = 60, seed: int = 0, reg: float = 1e-4,
+            tol: float = 1e-3, max_points: int | None = 20_000) -> GaussianMixture:
     """Fit a K-component full-covariance mixture to x (N, D) by EM, from a k-means++-style start.
 
     `reg` is added to every covariance's diagonal (scaled by the data variance) so a component that
@@ -93,8 +93,8 @@ def _m_step(x, resp, floor) -> GaussianMixture:
     chols = np.empty((len(counts), d, d))
     for j in range(len(counts)):
         diff = x - means[j]
-        cov = (resp[:, j, None] * diff).T @ diff / counts[j] + floor * np.eye(d)
-        chols[j] = np.linalg.cholesky(cov)
+        cov = (diff * resp[:, j, None]).T @ diff / counts[j]
+        chols[j] = np.linalg.cholesky(cov + floor * np.eye(d))
     return GaussianMixture(counts / counts.sum(), means, chols)
 
 
@@ -103,11 +103,11 @@ def _component_log_probs(x, gmm: GaussianMixture) -> np.ndarray:
     n, d = x.shape
     out = np.empty((n, len(gmm.weights)))
     for j in range(len(gmm.weights)):
-        # Solve L y = (x - mu)^T: the Mahalanobis distance is |y|^2.
-        y = np.linalg.solve(gmm.chols[j], (x - gmm.means[j]).T)
+        # With Sigma = L L^T, the Mahalanobis distance is |L^-1 (x - mu)|^2.
+        y = (x - gmm.means[j]) @ np.linalg.inv(gmm.chols[j]).T
         log_det = 2.0 * np.log(np.diag(gmm.chols[j])).sum()
         out[:, j] = (np.log(gmm.weights[j] + 1e-300)
-                     - 0.5 * (d * np.log(2 * np.pi) + log_det + (y ** 2).sum(0)))
+                     - 0.5 * (d * np.log(2 * np.pi) + log_det + np.einsum("nd,nd->n", y, y)))
     return out
 
 
