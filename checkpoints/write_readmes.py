@@ -14,7 +14,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from vae_core.data import CLASS_NAMES  # noqa: E402
-from vae_core.quality import AGREEMENT_BARS  # noqa: E402
+from vae_core.quality import AGREEMENT_BARS, CLASS_AGREEMENT_BAR, FD_RATIO_BARS  # noqa: E402
 
 SHIPPED = {
     "mnist_conditional": "MNIST, digit-conditioned: the Generate page's default. Pick a digit and "
@@ -52,11 +52,14 @@ def model_card(name: str, card: dict, cards: dict) -> str:
         card["command"],
         "```",
         "",
-        f"- {cfg['arch'].upper()} VAE, hidden {cfg['hidden']}, style latent {cfg['latent_dim']}"
+        f"- {cfg['arch'].upper()} VAE"
+        + (f" (conv width {cfg.get('conv_width', 32)})" if cfg["arch"] == "conv" else "")
+        + f", hidden {cfg['hidden']}, style latent {cfg['latent_dim']}"
         + (" + 10 class slots" if cfg["conditional"] else "")
         + f", beta {cfg['beta']:g}, KL warm-up {cfg['kl_warmup_epochs']} epochs, "
         f"{cfg['recon_loss'].upper()} loss, lr {cfg['learning_rate']:g}, batch {cfg['batch_size']}, "
         f"seed {cfg['seed']}.",
+        *recipe_lines(cfg),
         f"- Trained {card['epochs_trained']} epochs in **{card['training_seconds']:.0f} s** on a "
         f"shared 2-core CPU (Keras {card.get('keras_version', '?')}, {card['created']}).",
         f"- `model.keras`: {size_mb:.2f} MB (weights only, no optimizer state).",
@@ -90,17 +93,30 @@ def model_card(name: str, card: dict, cards: dict) -> str:
             c = q["conditional"]
             bar = AGREEMENT_BARS[cfg["dataset"]]
             verdict = "meets" if c["agreement"] >= bar else "**misses**"
+            worst = min(c["per_class_agreement"])
+            class_verdict = "meets" if worst >= CLASS_AGREEMENT_BAR else "**misses**"
             names = CLASS_NAMES[cfg["dataset"]]
+            sampler = q.get("fd", {}).get("sampler", "normal")
             lines += [
                 f"- **Judge agreement: {pct(c['agreement'])}** over {c['samples']} samples "
-                f"({c['style_seeds']} style seeds x 10 classes): the judge's top class is the "
-                f"requested one. The target is {pct(bar)}: this model {verdict} it.",
+                f"({c['style_seeds']} style seeds x 10 classes, styles from the {sampler} "
+                f"sampler): the judge's top class is the requested one. The target is "
+                f"{pct(bar)}: this model {verdict} it.",
                 f"- Judge mean confidence on the samples: {c['mean_confidence']:.3f} (top class); "
                 f"{c['mean_prob_requested']:.3f} for the requested class.",
                 "- Per-class agreement: " + ", ".join(
-                    f"{names[k]}: {pct(a)}" for k, a in enumerate(c["per_class_agreement"])) + ".",
-                "- Why the style latent is this small: [../TUNING.md](../TUNING.md).",
+                    f"{names[k]}: {pct(a)}" for k, a in enumerate(c["per_class_agreement"]))
+                + f". Worst class {pct(worst)}; the target is {pct(CLASS_AGREEMENT_BAR)} for "
+                f"every class: this model {class_verdict} it.",
             ]
+            if "conditional_normal" in q:
+                n = q["conditional_normal"]
+                lines.append(f"- With styles from N(0, I) instead of the fitted mixture: "
+                             f"agreement {pct(n['agreement'])}, worst class "
+                             f"{pct(min(n['per_class_agreement']))}.")
+            lines.append("- How the recipe was chosen: [../TUNING.md](../TUNING.md).")
+        if "fd" in q:
+            lines += fd_lines(q, cfg)
         if "prior_samples" in q:
             p, names = q["prior_samples"], CLASS_NAMES[cfg["dataset"]]
             lines += [
@@ -128,6 +144,44 @@ def model_card(name: str, card: dict, cards: dict) -> str:
     return "\n".join(lines)
 
 
+def recipe_lines(cfg: dict) -> list[str]:
+    parts = []
+    if cfg.get("encoder_conditional"):
+        parts.append("the encoder also reads the classifier's (stop-gradient) softmax, "
+                     "q(z | x, c)")
+    if cfg.get("consistency_weight", 0) > 0:
+        parts.append(f"class-consistency loss (weight {cfg['consistency_weight']:g}): shuffled "
+                     f"style codes decoded with random one-hots must be read as the requested "
+                     f"class by the model's own classifier (frozen for this term; trains the "
+                     f"decoder only)")
+    if cfg.get("style_prior_components", 0) > 0:
+        parts.append(f"styles are sampled from a {cfg['style_prior_components']}-component "
+                     f"full-covariance Gaussian mixture fitted to the encoded training styles "
+                     f"after training (stored inside model.keras); N(0, I) remains available")
+    return [f"- {p[0].upper()}{p[1:]}." for p in parts]
+
+
+def fd_lines(q: dict, cfg: dict) -> list[str]:
+    fd = q["fd"]
+    bar = FD_RATIO_BARS.get(cfg["dataset"])
+    lines = [
+        f"- **Frechet distance of {fd['samples_scored']:,} samples to the test set: "
+        f"{fd['samples']:.2f}, {fd['samples_ratio']:.1f}x the real-data floor** "
+        f"({fd['floor']:.3f} = 10,000 real training images vs the test set), in the judge's "
+        f"penultimate-layer (Dense-64) feature space; styles from the {fd['sampler']} sampler."
+        + (f" The target for conditional models is at most {bar:g}x: this model "
+           f"{'meets' if fd['samples_ratio'] <= bar else '**misses**'} it."
+           if cfg["conditional"] and bar else ""),
+        f"- Reconstructions of the test set (diagnostic: what the decoder can draw): FD "
+        f"{fd['reconstructions']:.2f}, {fd['reconstructions_ratio']:.1f}x the floor.",
+    ]
+    if "fd_normal" in q:
+        lines.append(f"- Samples with styles from N(0, I) instead: FD {q['fd_normal']['samples']:.2f}, "
+                     f"{q['fd_normal']['samples_ratio']:.1f}x the floor (the gap is the prior hole "
+                     f"the fitted mixture avoids).")
+    return lines
+
+
 def index(cards: dict) -> str:
     build = HERE / "build_info.json"
     info = json.loads(build.read_text()) if build.exists() else {}
@@ -144,27 +198,37 @@ def index(cards: dict) -> str:
         "bash checkpoints/make_all.sh",
         "```",
         "",
-        "Why the conditional models use a small style latent (and what that costs): "
-        "[TUNING.md](TUNING.md).",
+        "Rebuild only some models with `bash checkpoints/make_all.sh mnist_conditional "
+        "fashion_conditional` (the judges are kept when present). How the conditional recipe "
+        "was chosen: [TUNING.md](TUNING.md).",
         "",
     ]
     if info:
-        lines += [f"The last full rebuild took **{info['total_seconds'] / 60:.1f} minutes** "
-                  f"({info['total_seconds']:.0f} s, finished {info['finished']}) on this project's "
-                  f"2-core CPU machine, shared with other work.", ""]
+        what = (f"of {info['models'].replace(' ', ', ')}" if info.get("models")
+                else "of every model")
+        lines += [f"The last rebuild ({what}) took **{info['total_seconds'] / 60:.1f} minutes** "
+                  f"({info['total_seconds']:.0f} s including scoring, finished {info['finished']}) "
+                  f"on this project's 2-core CPU machine, shared with other work.", ""]
     lines += ["| checkpoint | train s | ELBO | recon / KL | active | clf acc | judge agreement "
-              "(confidence) | encoded-mean std | MB |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "(confidence) | worst class | sample FD / floor | recon FD / floor | "
+              "encoded-mean std | MB |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, card in cards.items():
         ev, q = card["evaluation"], card.get("quality", {})
         agree = (f"{pct(q['conditional']['agreement'])} ({q['conditional']['mean_confidence']:.3f})"
                  if "conditional" in q else "-")
         acc = pct(ev["classifier_accuracy"]) if "classifier_accuracy" in ev else "-"
+        worst = (pct(min(q["conditional"]["per_class_agreement"]))
+                 if "conditional" in q else "-")
+        fd = q.get("fd")
+        fd_s = f"{fd['samples_ratio']:.1f}x" if fd else "-"
+        fd_r = f"{fd['reconstructions_ratio']:.1f}x" if fd else "-"
         std = f"{q['latent']['encoded_mean_std']:.2f}" if q else "-"
         mb = (HERE / name / "model.keras").stat().st_size / 2**20
         lines.append(f"| [{name}]({name}/README.md) | {card['training_seconds']:.0f} | "
                      f"{ev['elbo']:.1f} | {ev['reconstruction']:.1f} / {ev['kl']:.2f} | "
-                     f"{ev['active_units']}/{ev['latent_dim']} | {acc} | {agree} | {std} | "
+                     f"{ev['active_units']}/{ev['latent_dim']} | {acc} | {agree} | {worst} | {fd_s} | "
+                     f"{fd_r} | {std} | "
                      f"{mb:.2f} |")
     judges = sorted((HERE / "judges").glob("*.json"))
     if judges:

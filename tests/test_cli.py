@@ -193,3 +193,15 @@ def test_real_signals_and_kills_never_lose_a_finished_epoch(mnist, tmp_path):
     after = vae_core.load_checkpoint(out)  # whatever moment the kill hit
     assert after.epochs_trained >= done + 1
     assert vae_core.list_checkpoints(tmp_path) == [out]
+
+
+def test_every_config_field_has_a_train_flag():
+    import dataclasses
+
+    from vae_core.cli import build_parser
+    from vae_core.config import VAEConfig
+
+    flags = {a.dest for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions}
+    renamed = {"learning_rate": "lr"}
+    for field in dataclasses.fields(VAEConfig):
+        assert renamed.get(field.name, field.name) in flags, field.name

@@ -32,6 +32,14 @@ def test_list_hidden_from_json_becomes_tuple():
     ({"kl_warmup_epochs": -1}, "kl_warmup_epochs"),
     ({"seed": -5}, "seed"),
     ({"conditional": "yes"}, "conditional"),
+    ({"encoder_conditional": 1}, "encoder_conditional"),
+    ({"encoder_conditional": True}, "needs a conditional model"),
+    ({"consistency_weight": -0.5, "conditional": True}, "consistency_weight"),
+    ({"consistency_weight": math.nan, "conditional": True}, "consistency_weight"),
+    ({"consistency_weight": 1.0}, "needs a conditional model"),
+    ({"conv_width": 0}, "conv_width"),
+    ({"style_prior_components": -1}, "style_prior_components"),
+    ({"style_prior_components": 2.0}, "style_prior_components"),
 ])
 def test_impossible_values_raise_one_clear_error(changes, words):
     with pytest.raises(ConfigError, match=words):
@@ -58,3 +66,22 @@ def test_parse_hidden():
 def test_decoder_input_adds_class_slots_only_when_conditional():
     assert VAEConfig(latent_dim=4).decoder_input_dim == 4
     assert VAEConfig(latent_dim=4, conditional=True).decoder_input_dim == 14
+
+
+def test_a_config_json_from_before_the_sharp_recipe_loads_with_the_old_behaviour():
+    old = {"arch": "mlp", "batch_size": 128, "beta": 4.0, "conditional": True,
+           "dataset": "fashion_mnist", "epochs": 20, "hidden": [400], "kl_warmup_epochs": 0,
+           "latent_dim": 8, "learning_rate": 0.001, "recon_loss": "bce", "seed": 0}
+    config = VAEConfig.from_dict(old)
+    assert not config.encoder_conditional and config.consistency_weight == 0
+    assert config.conv_width == 32 and config.style_prior_components == 0
+
+
+def test_presets_are_valid_sharp_conditional_configs():
+    from vae_core.config import PRESETS
+
+    assert {"sharp_conditional_mnist", "sharp_conditional_fashion"} <= set(PRESETS)
+    for preset in PRESETS.values():
+        assert preset.conditional and preset.encoder_conditional
+        assert preset.latent_dim >= 8 and preset.style_prior_components > 0
+        assert VAEConfig.from_json(preset.to_json()) == preset

@@ -145,3 +145,54 @@ def test_restyle_on_an_unconditional_model_says_what_it_needs():
     model = VAE(VAEConfig(conditional=False, latent_dim=2, hidden=(16,)))
     with pytest.raises(ValueError, match="restyle needs a digit-conditioned model"):
         model.restyle(np.zeros((1, 28, 28)), [1])
+
+
+def sharp(**kw):
+    return small(conditional=True, encoder_conditional=True, **kw)
+
+
+def test_decode_with_the_wrong_width_names_the_expected_shape():
+    model = VAE(small(conditional=True))
+    with pytest.raises(ValueError, match=r"\(N, 13\) \(3 style dims \+ 10 class slots\)"):
+        model.decode(np.zeros((4, 3), np.float32))  # style only, no class slots
+    with pytest.raises(ValueError, match=r"\(N, 3\)"):
+        VAE(small()).decode(np.zeros((2, 13), np.float32))
+    assert model.decode(np.zeros(13, np.float32)).shape == (1, 28, 28)  # one code, 1-D, is fine
+
+
+def test_restyle_writes_each_images_style_as_every_digit(tiny_data):
+    model = VAE(sharp())
+    out = model.restyle(tiny_data.x_test[:4], [0, 3, 9])
+    assert out.shape == (4, 3, 28, 28) and out.dtype == np.float32
+    # The column for digit 3 is the image's own style decoded with one-hot(3).
+    style, _ = model.encode(tiny_data.x_test[:4])
+    np.testing.assert_allclose(out[:, 1], model.decode(model.latent_codes(style, [3] * 4)),
+                               atol=1e-6)
+    with pytest.raises(ValueError, match="restyle needs a digit-conditioned model"):
+        VAE(small()).restyle(tiny_data.x_test[:2], [1])
+
+
+def test_class_conditioned_encoder_reads_the_classifier(tiny_data):
+    model = VAE(sharp())
+    assert [tuple(i.shape) for i in model.encoder.inputs] == [(None, 28, 28, 1), (None, 10)]
+    x = tiny_data.x_test[:5]
+    mean, _ = model.encode(x)
+    direct = model.encoder([x[..., None], model.classify(x)])[0]
+    np.testing.assert_allclose(mean, ops.convert_to_numpy(direct), atol=1e-5)
+
+
+def test_consistency_loss_is_reported_and_trains_the_decoder_only(tiny_data):
+    model = build_model(sharp(consistency_weight=2.0, learning_rate=3e-3))
+    x, y = tiny_data.x_train[:64, ..., None], tiny_data.y_train[:64]
+    out = {k: ops.convert_to_numpy(v) for k, v in model.compute_losses(x, y).items()}
+    assert out["consistency_loss"].shape == (64,) and np.all(out["consistency_loss"] > 0)
+    np.testing.assert_allclose(out["loss"], out["main_loss"] + 2.0 * out["consistency_loss"],
+                               rtol=1e-5)
+    logs = model.train_on_batch(x, y, return_dict=True)
+    assert "consistency_loss" in logs and np.isfinite(logs["consistency_loss"])
+
+
+def test_conv_width_sets_the_channels():
+    model = VAE(small("conv", conv_width=8))
+    convs = [layer for layer in model.encoder.layers if "conv" in layer.name]
+    assert [c.filters for c in convs] == [8, 16]

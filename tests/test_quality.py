@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from vae_core import VAEConfig, cli, save_checkpoint
-from vae_core.quality import (build_judge, conditional_agreement, judge_predict,
-                              latent_scale, latent_scatter_png, quality_report, update_card)
+from vae_core.quality import (build_judge, conditional_agreement, fd_report, feature_stats,
+                              frechet_distance, judge_features, judge_predict, latent_scale,
+                              latent_scatter_png, quality_report, update_card)
 from vae_core.training import build_model
 
 
@@ -27,7 +28,7 @@ class OracleJudge:
 class FakeModel:
     """generate_grid returns (S, 10, 28, 28); the judge never looks at the pixels."""
 
-    def generate_grid(self, seeds, digits):
+    def generate_grid(self, seeds, digits, sampler=None):
         return np.zeros((len(list(seeds)), len(list(digits)), 28, 28), np.float32)
 
 
@@ -73,8 +74,12 @@ def test_quality_cli_adds_section_to_card(tmp_path, monkeypatch, tiny_data):
     card = json.loads((ckpt / "card.json").read_text())
     assert card["command"] == "x"  # the rest of the card survives
     q = card["quality"]
-    assert 0 <= q["conditional"]["agreement"] <= 1 and q["conditional"]["samples"] == 1000
+    assert 0 <= q["conditional"]["agreement"] <= 1 and q["conditional"]["samples"] == 10_000
     assert len(q["conditional"]["per_class_agreement"]) == 10
+    fd = q["fd"]
+    assert fd["samples_scored"] == 10_000 and fd["sampler"] == "normal"
+    assert fd["floor"] > 0 and fd["samples"] >= 0 and fd["reconstructions"] >= 0
+    assert fd["samples_ratio"] == pytest.approx(fd["samples"] / fd["floor"])
     assert (ckpt / "latent.png").is_file()
     assert not list(ckpt.glob(".card.*"))  # no temp file left behind
 
@@ -97,3 +102,47 @@ def test_missing_judge_is_a_clear_error(tmp_path, capsys):
                            tmp_path / "ck")
     assert cli.main(["quality", str(ckpt), "--judge", str(tmp_path / "nope.keras")]) == 2
     assert "python -m vae_core judge" in capsys.readouterr().err
+
+
+def test_frechet_distance_of_identical_sets_is_zero():
+    x = np.random.default_rng(0).normal(size=(2000, 8))
+    assert frechet_distance(feature_stats(x), feature_stats(x)) == pytest.approx(0, abs=1e-8)
+
+
+def test_frechet_distance_of_shifted_and_scaled_gaussians_has_the_closed_form():
+    # N(0, I) vs N(m, s^2 I) in d dims: |m|^2 + d (1 - s)^2.
+    d, m, s = 6, np.full(6, 0.5), 2.0
+    exact = frechet_distance((np.zeros(d), np.eye(d)), (m, s ** 2 * np.eye(d)))
+    assert exact == pytest.approx(6 * 0.25 + d * (1 - s) ** 2)
+    # Non-commuting covariances: compare with the eigen-decomposition of C1 C2 directly.
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(d, d)), rng.normal(size=(d, d))
+    c1, c2 = a @ a.T + np.eye(d), b @ b.T + np.eye(d)
+    cross = np.sqrt(np.linalg.eigvals(c1 @ c2).real.clip(0)).sum()
+    expected = np.trace(c1) + np.trace(c2) - 2 * cross
+    assert frechet_distance((np.zeros(d), c1), (np.zeros(d), c2)) == pytest.approx(expected)
+    # From samples: close to the closed form.
+    x = rng.normal(size=(20000, d))
+    y = m + s * rng.normal(size=(20000, d))
+    assert frechet_distance(feature_stats(x), feature_stats(y)) == pytest.approx(7.5, rel=0.05)
+
+
+def test_judge_features_are_the_penultimate_dense_64(tiny_data):
+    judge = build_judge()
+    features = judge_features(judge, tiny_data.x_test[:7])
+    assert features.shape == (7, 64) and features.min() >= 0  # ReLU outputs
+    last = judge.layers[-1]
+    probs = np.asarray(last(features.astype(np.float32)))
+    np.testing.assert_allclose(probs, judge_predict(judge, tiny_data.x_test[:7]), atol=1e-5)
+
+
+def test_fd_report_floor_samples_and_reconstructions(tiny_data):
+    model = build_model(VAEConfig(latent_dim=3, hidden=(16,), epochs=1))
+    judge = build_judge()
+    report = fd_report(model, judge, tiny_data, n=100)
+    assert report["samples_scored"] == 100
+    assert report["floor"] < report["samples"]  # an untrained model is no match for real data
+    assert report["reconstructions_ratio"] == pytest.approx(
+        report["reconstructions"] / report["floor"])
+    real = fd_report(model, judge, tiny_data, n=100, samples=tiny_data.x_train[:100])
+    assert real["samples"] == pytest.approx(real["floor"], rel=0.5)

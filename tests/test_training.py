@@ -203,3 +203,15 @@ def test_epoch_seconds_are_recorded_with_or_without_previews(tiny_data):
         snap = progress.snapshot()
         assert len(snap.epoch_seconds) == 2 and all(s > 0 for s in snap.epoch_seconds)
         assert snap.epoch == 2 and len(snap.epochs) == (2 if previews else 0)
+
+
+def test_the_sharp_recipe_trains_streams_its_consistency_loss_and_fits_the_prior(tiny_data):
+    progress = TrainingProgress(tiny(conditional=True, encoder_conditional=True, latent_dim=3,
+                                     consistency_weight=1.0, style_prior_components=3,
+                                     epochs=1))
+    result = train(progress.config, tiny_data, progress=progress)
+    assert result.status == "done"
+    assert "consistency_loss" in progress.snapshot().batches[0]
+    assert "val_consistency_loss" in result.history
+    assert result.model.style_prior is not None  # fitted at the end of training
+    assert result.model.default_sampler() == "mixture"

@@ -40,6 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
     t.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
     t.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    t.add_argument("--encoder-conditional", action=argparse.BooleanOptionalAction,
+                   default=DEFAULTS.encoder_conditional,
+                   help="conditional models: the encoder also sees the classifier's softmax")
+    t.add_argument("--consistency-weight", type=float, default=DEFAULTS.consistency_weight,
+                   help="conditional models: weight of the class-consistency loss (0 = off)")
+    t.add_argument("--conv-width", type=int, default=DEFAULTS.conv_width,
+                   help="conv models: channels of the first conv layer (the second has twice)")
+    t.add_argument("--style-prior-components", type=int,
+                   default=DEFAULTS.style_prior_components,
+                   help="Gaussian-mixture components fitted to the encoded training styles after "
+                        "training, to sample styles from (0 = N(0, I) only)")
     t.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=DEFAULTS.bf16,
                    help="mixed precision: bfloat16 maths, float32 weights and losses")
     t.add_argument("--out", default=None,
@@ -192,7 +203,9 @@ def _train(args, argv) -> int:
             conditional=args.conditional, beta=args.beta, kl_warmup_epochs=args.kl_warmup_epochs,
             recon_loss=args.recon_loss, hidden=parse_hidden(args.hidden),
             learning_rate=args.lr, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed,
-            bf16=args.bf16)
+            encoder_conditional=args.encoder_conditional,
+            consistency_weight=args.consistency_weight, conv_width=args.conv_width,
+            style_prior_components=args.style_prior_components, bf16=args.bf16)
         out = Path(args.out)
         max_images, no_eval = args.max_train_images, args.no_eval
     if out.exists() and not out.is_dir():

@@ -44,6 +44,20 @@ class VAEConfig:
     bf16: bool = False
     """Mixed precision: layers compute in bfloat16 (Keras "mixed_bfloat16" policy, set per layer),
     weights, latent statistics and losses stay float32. Pays only on CPUs with bf16 hardware."""
+    # ---- The sharp-conditional recipe (issue 10). Defaults reproduce the older models exactly,
+    # so a config.json written before these fields existed loads as it always did.
+    encoder_conditional: bool = False
+    """Conditional models: the encoder also sees the classifier's (stop-gradient) softmax,
+    q(z | x, c) as in Kingma et al. 2014 (M2), so the style latent need not carry the class."""
+    consistency_weight: float = 0.0
+    """Conditional models: weight of the class-consistency loss. Shuffled style codes are decoded
+    with random one-hots and the model's own classifier (frozen for this term) must read the
+    requested class; its cross-entropy trains the decoder only. 0 = off."""
+    conv_width: int = 32
+    """Conv models: channels of the first conv layer (the second has twice as many)."""
+    style_prior_components: int = 0
+    """Components of the Gaussian mixture fitted to the encoded training styles after training
+    (an ex-post prior to sample styles from); 0 = sample styles from N(0, I) only."""
 
     def __post_init__(self):
         # Normalise list-like hidden sizes (from JSON or a form) to a tuple before validating.
@@ -71,6 +85,21 @@ class VAEConfig:
                            "a batch must hold at least one image and at most the training set")
         yield from _int_in("epochs", self.epochs, 1, 10_000)
         yield from _int_in("seed", self.seed, 0, 2**31 - 1)
+        if not isinstance(self.encoder_conditional, bool):
+            yield f"'encoder_conditional' must be true or false, not {self.encoder_conditional!r}."
+        elif self.encoder_conditional and not self.conditional:
+            yield ("encoder_conditional needs a conditional model: the encoder reads the "
+                   "classifier's softmax, and only conditional models have a classifier.")
+        if (not _is_real(self.consistency_weight) or not math.isfinite(self.consistency_weight)
+                or self.consistency_weight < 0):
+            yield (f"consistency_weight must be a finite number >= 0 (0 switches the class-"
+                   f"consistency loss off), not {self.consistency_weight!r}.")
+        elif self.consistency_weight > 0 and not self.conditional:
+            yield ("consistency_weight needs a conditional model: the loss asks the model's "
+                   "classifier to read the requested class in decoded samples.")
+        yield from _int_in("conv_width", self.conv_width, 1, 512)
+        yield from _int_in("style_prior_components", self.style_prior_components, 0, 1000,
+                           "0 switches the fitted mixture prior off")
         if not _is_real(self.beta) or not math.isfinite(self.beta) or self.beta < 0:
             yield f"beta must be a finite number >= 0 (0 switches KL off), not {self.beta!r}."
         if (not _is_real(self.learning_rate) or not math.isfinite(self.learning_rate)
@@ -136,3 +165,19 @@ def parse_hidden(text: str) -> tuple[int, ...]:
     except ValueError:
         raise ConfigError(f"hidden must be comma-separated layer sizes like 512,256, "
                           f"not {text!r}.") from None
+
+
+# Named recipes the Train page can offer (and `make_all.sh` ships): see checkpoints/TUNING.md for
+# how they were chosen. The class-conditioned encoder keeps the class out of the style latent, the
+# consistency loss makes the decoder obey the class slots, and the fitted style mixture samples
+# styles where the training images really lie, so a 16-D style stays both faithful and sharp.
+PRESETS = {
+    "sharp_conditional_mnist": VAEConfig(
+        dataset="mnist", arch="mlp", latent_dim=16, conditional=True, beta=1.0, hidden=(512,),
+        epochs=15, encoder_conditional=True, consistency_weight=1.0,
+        style_prior_components=50),
+    "sharp_conditional_fashion": VAEConfig(
+        dataset="fashion_mnist", arch="conv", conv_width=32, latent_dim=16, conditional=True,
+        beta=1.0, hidden=(256,), epochs=10, encoder_conditional=True, consistency_weight=2.0,
+        style_prior_components=50),
+}

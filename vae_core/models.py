@@ -14,6 +14,9 @@ import numpy as np
 from keras import layers, ops
 
 from .config import IMAGE_SHAPE, NUM_CLASSES, VAEConfig
+from .style_prior import GaussianMixture
+
+SAMPLERS = ("mixture", "normal")
 
 _PIXELS = int(np.prod(IMAGE_SHAPE))
 _INFERENCE_BATCH = 2048
@@ -45,10 +48,11 @@ def compute_policy(config: VAEConfig):
     return keras.DTypePolicy("mixed_bfloat16") if config.bf16 else None
 
 
-def _conv_stack(x, dtype=None):
-    """Two stride-2 convolutions: 28x28x1 -> 14x14x32 -> 7x7x64."""
-    x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", dtype=dtype)(x)
-    return layers.Conv2D(64, 3, strides=2, padding="same", activation="relu", dtype=dtype)(x)
+def _conv_stack(x, width=32, dtype=None):
+    """Two stride-2 convolutions: 28x28x1 -> 14x14xW -> 7x7x2W (W = conv_width, 32 by default)."""
+    x = layers.Conv2D(width, 3, strides=2, padding="same", activation="relu", dtype=dtype)(x)
+    return layers.Conv2D(2 * width, 3, strides=2, padding="same", activation="relu",
+                         dtype=dtype)(x)
 
 
 def _dense_stack(x, sizes, dtype=None):
@@ -58,13 +62,21 @@ def _dense_stack(x, sizes, dtype=None):
 
 
 def build_encoder(config: VAEConfig) -> keras.Model:
+    """q(z | x), or q(z | x, c) when `encoder_conditional`: then the inputs are [image, class
+    probabilities] and the probabilities join the image features before the dense layers."""
     policy = compute_policy(config)
     x_in = keras.Input(IMAGE_SHAPE, name="image")
-    x = _conv_stack(x_in, policy) if config.arch == "conv" else x_in
-    x = _dense_stack(layers.Flatten(dtype=policy)(x), config.hidden, policy)
+    x = _conv_stack(x_in, config.conv_width, policy) if config.arch == "conv" else x_in
+    x = layers.Flatten(dtype=policy)(x)
+    inputs = x_in
+    if config.encoder_conditional:
+        c_in = keras.Input((NUM_CLASSES,), name="class_probs")
+        x = layers.Concatenate(dtype=policy)([x, c_in])
+        inputs = [x_in, c_in]
+    x = _dense_stack(x, config.hidden, policy)
     z_mean = layers.Dense(config.latent_dim, name="z_mean", dtype="float32")(x)
     z_log_var = layers.Dense(config.latent_dim, name="z_log_var", dtype="float32")(x)
-    return keras.Model(x_in, [z_mean, z_log_var], name="encoder")
+    return keras.Model(inputs, [z_mean, z_log_var], name="encoder")
 
 
 def build_decoder(config: VAEConfig) -> keras.Model:
@@ -77,11 +89,12 @@ def build_decoder(config: VAEConfig) -> keras.Model:
     z_in = keras.Input((config.decoder_input_dim,), name="z")
     x = _dense_stack(z_in, reversed(config.hidden), policy)
     if config.arch == "conv":
-        x = layers.Dense(7 * 7 * 64, activation="relu", dtype=policy)(x)
-        x = layers.Reshape((7, 7, 64), dtype=policy)(x)
-        x = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu",
+        w = config.conv_width
+        x = layers.Dense(7 * 7 * 2 * w, activation="relu", dtype=policy)(x)
+        x = layers.Reshape((7, 7, 2 * w), dtype=policy)(x)
+        x = layers.Conv2DTranspose(2 * w, 3, strides=2, padding="same", activation="relu",
                                    dtype=policy)(x)
-        x = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu",
+        x = layers.Conv2DTranspose(w, 3, strides=2, padding="same", activation="relu",
                                    dtype=policy)(x)
         logits = layers.Conv2DTranspose(1, 3, padding="same", name="logits", dtype=policy)(x)
     else:
@@ -94,7 +107,7 @@ def build_decoder(config: VAEConfig) -> keras.Model:
 def build_classifier(config: VAEConfig) -> keras.Model:
     policy = compute_policy(config)
     x_in = keras.Input(IMAGE_SHAPE, name="image")
-    x = _conv_stack(x_in, policy) if config.arch == "conv" else x_in
+    x = _conv_stack(x_in, config.conv_width, policy) if config.arch == "conv" else x_in
     x = _dense_stack(layers.Flatten(dtype=policy)(x), config.hidden, policy)
     probs = layers.Dense(NUM_CLASSES, activation="softmax", name="class_probs",
                          dtype="float32")(x)
@@ -142,14 +155,29 @@ class VAE(keras.Model):
         self.kl_weight = self.add_weight(
             name="kl_weight", shape=(), trainable=False,
             initializer=keras.initializers.Constant(config.beta))
+        if config.style_prior_components:
+            # The ex-post mixture prior lives in non-trainable weights, so it is saved inside
+            # model.keras and survives a safe_mode load. All-zero weights = not fitted yet.
+            k, d = config.style_prior_components, config.latent_dim
+            self.prior_weights = self.add_weight(name="prior_weights", shape=(k,),
+                                                 trainable=False, initializer="zeros")
+            self.prior_means = self.add_weight(name="prior_means", shape=(k, d),
+                                               trainable=False, initializer="zeros")
+            self.prior_chols = self.add_weight(name="prior_chols", shape=(k, d, d),
+                                               trainable=False, initializer="zeros")
+        if config.consistency_weight > 0:
+            self.consistency_seed = keras.random.SeedGenerator(config.seed + 1)
         self._decoder_logits = keras.Model(
             self.decoder.inputs, self.decoder.get_layer("logits").output)
         names = ["loss", "reconstruction_loss", "kl_loss"]
         if config.conditional:
             names += ["classification_loss", "accuracy"]
+        if config.consistency_weight > 0:
+            names += ["consistency_loss"]
         self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
         self.history_log = {}  # per-epoch metrics; filled by `train` or `load_checkpoint`
         self.card = {}  # the checkpoint's card, when loaded from one
+        self.training_snapshots = None  # per-epoch history (vae_core.history), when recorded
         self._inference_lock = threading.Lock()
         self._compiled = {}
         self.built = True
@@ -171,25 +199,40 @@ class VAE(keras.Model):
     def from_config(cls, config):
         return cls(VAEConfig.from_dict(config["config"]), name=config.get("name"))
 
+    def _encoder_inputs(self, x, class_probs):
+        """The encoder's inputs: the image, plus the (stop-gradient) class reading for q(z|x,c)."""
+        if self.config.encoder_conditional:
+            return [ops.convert_to_tensor(x), ops.stop_gradient(class_probs)]
+        return x
+
     def call(self, x, training=False):
-        z_mean, z_log_var = self.encoder(x, training=training)
+        class_probs = (self.classifier(x, training=training) if self.classifier is not None
+                       else None)
+        z_mean, z_log_var = self.encoder(self._encoder_inputs(x, class_probs), training=training)
         z = self.sampling([z_mean, z_log_var])
         if self.classifier is not None:
-            z = ops.concatenate([z, self.classifier(x, training=training)], axis=-1)
+            z = ops.concatenate([z, class_probs], axis=-1)
         return self.decoder(z, training=training)
 
     def compute_losses(self, x, y, training=False):
-        """All loss terms for a batch, per image (shape (N,)), plus per-dim KL (N, latent)."""
-        z_mean, z_log_var = self.encoder(x, training=training)
-        z = self.sampling([z_mean, z_log_var])
+        """All loss terms for a batch, per image (shape (N,)), plus per-dim KL (N, latent).
+
+        "loss" is the total reported; "main_loss" is the part whose gradient reaches every
+        weight (the class-consistency term, when on, trains the decoder only: see train_step).
+        """
         out = {}
+        class_probs = None
         if self.classifier is not None:
             class_probs = self.classifier(x, training=training)
             out["classification_loss"] = keras.losses.sparse_categorical_crossentropy(
                 y, class_probs)
             out["accuracy"] = ops.cast(
                 ops.equal(ops.argmax(class_probs, axis=-1), ops.cast(y, "int64")), "float32")
-            z = ops.concatenate([z, ops.stop_gradient(class_probs)], axis=-1)
+            class_probs = ops.stop_gradient(class_probs)
+        z_mean, z_log_var = self.encoder(self._encoder_inputs(x, class_probs), training=training)
+        z = self.sampling([z_mean, z_log_var])
+        if class_probs is not None:
+            z = ops.concatenate([z, class_probs], axis=-1)
         logits = ops.cast(self._decoder_logits(z, training=training), "float32")  # bf16 option
         out["reconstruction_loss"] = reconstruction_loss(x, logits, self.config.recon_loss)
         out["kl_per_dim"] = kl_divergence(z_mean, z_log_var)
@@ -197,8 +240,24 @@ class VAE(keras.Model):
         total = out["reconstruction_loss"] + self.kl_weight * out["kl_loss"]
         if self.classifier is not None:
             total = total + out["classification_loss"]
+        out["main_loss"] = total
+        if self.config.consistency_weight > 0:
+            out["consistency_loss"] = self._consistency_loss(z, training)
+            total = total + self.config.consistency_weight * out["consistency_loss"]
         out["loss"] = total
         return out
+
+    def _consistency_loss(self, z, training):
+        """Decode the batch's style codes, shuffled, with random one-hots; cross-entropy of the
+        classifier's reading of those images against the requested classes (per image)."""
+        styles = ops.stop_gradient(keras.random.shuffle(z, seed=self.consistency_seed))
+        labels = keras.random.randint((ops.shape(z)[0],), 0, NUM_CLASSES,
+                                      seed=self.consistency_seed)
+        codes = ops.concatenate([styles, ops.one_hot(labels, NUM_CLASSES)], axis=-1)
+        images = ops.reshape(ops.sigmoid(self._decoder_logits(codes, training=training)),
+                             (-1, *IMAGE_SHAPE))
+        return keras.losses.sparse_categorical_crossentropy(
+            labels, self.classifier(images, training=training))
 
     def _update_trackers(self, losses):
         for name, tracker in self.trackers.items():
@@ -209,10 +268,22 @@ class VAE(keras.Model):
         import tensorflow as tf  # the TensorFlow backend's GradientTape
 
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as tape:
+        consistency = self.config.consistency_weight > 0
+        with tf.GradientTape(persistent=consistency) as tape:
             losses = self.compute_losses(x, y, training=True)
-            loss = ops.mean(losses["loss"])
+            loss = ops.mean(losses["main_loss"])
+            if consistency:
+                extra = self.config.consistency_weight * ops.mean(losses["consistency_loss"])
         grads = tape.gradient(loss, self.trainable_weights)
+        if consistency:
+            # The consistency term trains the decoder only: the classifier stays frozen for it
+            # (it must not learn to read the decoder's drawings), the encoder is untouched.
+            decoder_weights = self.decoder.trainable_weights
+            extra_grads = dict(zip(map(id, decoder_weights),
+                                   tape.gradient(extra, decoder_weights)))
+            grads = [g + extra_grads[id(w)] if id(w) in extra_grads else g
+                     for g, w in zip(grads, self.trainable_weights)]
+            del tape
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
         return self._update_trackers(losses)
 
@@ -242,15 +313,31 @@ class VAE(keras.Model):
         return [np.concatenate(parts) for parts in zip(*outputs)]
 
     def encode(self, images):
-        """Posterior means and log-variances of images (N, 28, 28[, 1]) in [0, 1]."""
+        """Posterior means and log-variances of images (N, 28, 28[, 1]) in [0, 1].
+
+        A model whose encoder is class-conditioned reads each image's class with its own
+        classifier first, so the result is still a function of the images alone.
+        """
         x = _as_images(images)
-        mean, log_var = self._batched(
-            "encode", lambda t: self.encoder(t, training=False), IMAGE_SHAPE, x)
+
+        def fn(t):
+            probs = self.classifier(t, training=False) if self.config.encoder_conditional else None
+            return self.encoder(self._encoder_inputs(t, probs), training=False)
+
+        mean, log_var = self._batched("encode", fn, IMAGE_SHAPE, x)
         return mean, log_var
 
     def decode(self, z):
         """Decoded pixel probabilities (N, 28, 28); conditional z = style dims + 10 class slots."""
-        z = np.asarray(z, np.float32).reshape(-1, self.config.decoder_input_dim)
+        z = np.asarray(z, np.float32)
+        if z.ndim == 1:
+            z = z[None]
+        width = self.config.decoder_input_dim
+        if z.ndim != 2 or z.shape[1] != width:
+            parts = (f"{self.config.latent_dim} style dims + {NUM_CLASSES} class slots"
+                     if self.classifier is not None else f"{self.config.latent_dim} latent dims")
+            raise ValueError(f"decode expects codes of shape (N, {width}) ({parts}), "
+                             f"got shape {z.shape}.")
         (probs,) = self._batched(
             "decode", lambda t: self.decoder(t, training=False),
             (self.config.decoder_input_dim,), z)
@@ -265,10 +352,63 @@ class VAE(keras.Model):
             _as_images(images))
         return probs
 
-    def style_samples(self, seed: int, n: int = 1, temperature: float = 1.0):
-        """n style vectors from N(0, temperature^2 I), fixed by the seed alone."""
+    # ---- The style prior ----------------------------------------------------------------
+    @property
+    def style_prior(self) -> GaussianMixture | None:
+        """The fitted ex-post mixture over style codes, or None (not configured or not fitted)."""
+        if not self.config.style_prior_components:
+            return None
+        weights = np.asarray(ops.convert_to_numpy(self.prior_weights), np.float64)
+        if weights.sum() <= 0:
+            return None
+        return GaussianMixture(weights,
+                               np.asarray(ops.convert_to_numpy(self.prior_means), np.float64),
+                               np.asarray(ops.convert_to_numpy(self.prior_chols), np.float64))
+
+    def set_style_prior(self, gmm: GaussianMixture):
+        k, d = self.config.style_prior_components, self.config.latent_dim
+        if gmm.means.shape != (k, d):
+            raise ValueError(f"This model stores a mixture of {k} components over {d} style "
+                             f"dims, not one with means of shape {gmm.means.shape}.")
+        self.prior_weights.assign(np.asarray(gmm.weights, np.float32))
+        self.prior_means.assign(np.asarray(gmm.means, np.float32))
+        self.prior_chols.assign(np.asarray(gmm.chols, np.float32))
+
+    def default_sampler(self) -> str:
+        return "mixture" if self.style_prior is not None else "normal"
+
+    def style_samples(self, seed: int, n: int = 1, temperature: float = 1.0,
+                      sampler: str | None = None):
+        """n style vectors fixed by the seed alone.
+
+        sampler "normal": N(0, temperature^2 I). "mixture": the fitted ex-post mixture, each
+        component's spread scaled by temperature. None: the mixture when fitted, else normal.
+        """
+        sampler = sampler or self.default_sampler()
         rng = np.random.default_rng(int(seed))
-        return (rng.standard_normal((n, self.config.latent_dim)) * temperature).astype(np.float32)
+        if sampler == "normal":
+            return (rng.standard_normal((n, self.config.latent_dim))
+                    * temperature).astype(np.float32)
+        if sampler != "mixture":
+            raise ValueError(f"Unknown sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}.")
+        prior = self.style_prior
+        if prior is None:
+            raise ValueError("This model has no fitted style mixture: sample with "
+                             "sampler='normal', or train with style_prior_components > 0.")
+        return prior.sample(rng, n, temperature)
+
+    def fit_style_prior(self, images, seed: int | None = None) -> GaussianMixture:
+        """Fit the configured mixture to the encoded means of `images` and store it in the model."""
+        from .style_prior import fit_gmm
+
+        if not self.config.style_prior_components:
+            raise ValueError("This model has no room for a style mixture: set "
+                             "style_prior_components > 0 in its config.")
+        means, _ = self.encode(images)
+        gmm = fit_gmm(means, self.config.style_prior_components,
+                      seed=self.config.seed if seed is None else seed)
+        self.set_style_prior(gmm)
+        return gmm
 
     def latent_codes(self, styles, digits=None):
         """Decoder inputs: styles (N, latent) with one-hot(digits) appended when conditional."""
@@ -278,33 +418,38 @@ class VAE(keras.Model):
         slots = np.eye(NUM_CLASSES, dtype=np.float32)[_check_digits(digits)]
         return np.concatenate([styles, slots], axis=1)
 
-    def generate_grid(self, seeds, digits, temperature: float = 1.0):
+    def generate_grid(self, seeds, digits, temperature: float = 1.0, sampler: str | None = None):
         """Images (len(seeds), len(digits), 28, 28), decoded in one batched call.
 
         Conditional: row i uses the style of seeds[i] for every digit, so a row is one
         handwriting across digits. Unconditional: row i holds len(digits) prior samples drawn
-        from seeds[i] (the digits themselves cannot be chosen).
+        from seeds[i] (the digits themselves cannot be chosen). sampler: see `style_samples`.
         """
         digits = list(digits)
         n = len(digits)
         if self.classifier is not None:
             styles = np.concatenate(
-                [np.repeat(self.style_samples(s, 1, temperature), n, axis=0) for s in seeds])
+                [np.repeat(self.style_samples(s, 1, temperature, sampler), n, axis=0)
+                 for s in seeds])
             codes = self.latent_codes(styles, digits * len(seeds))
         else:
-            codes = np.concatenate([self.style_samples(s, n, temperature) for s in seeds])
+            codes = np.concatenate([self.style_samples(s, n, temperature, sampler)
+                                    for s in seeds])
         return self.decode(codes).reshape(len(seeds), n, 28, 28)
 
-    def generate(self, digits, seed: int, temperature: float = 1.0):
+    def generate(self, digits, seed: int, temperature: float = 1.0, sampler: str | None = None):
         """float32 (len(digits), 28, 28): one shared style (from seed) written as each digit."""
-        return self.generate_grid([seed], digits, temperature)[0]
+        return self.generate_grid([seed], digits, temperature, sampler)[0]
 
-    def restyle(self, images, digits):
-        """float32 (N, len(digits), 28, 28): each image's style (its posterior mean) written as
-        each requested digit, decoded in one batched call. Conditional models only."""
+    def restyle(self, images, digits) -> np.ndarray:
+        """(N, len(digits), 28, 28): each image's own style written as each requested digit.
+
+        The style is the posterior mean of the image (read with the classifier's view of its
+        class when the encoder is class-conditioned); the class slots are set to one-hot(digit).
+        """
         if self.classifier is None:
-            raise ValueError("restyle needs a digit-conditioned model: this one is "
-                             "unconditional, so it cannot be asked for a digit.")
+            raise ValueError("restyle needs a digit-conditioned model: this model is "
+                             "unconditional, so its decoder has no class slots to set.")
         digits = list(digits)
         styles, _ = self.encode(images)
         codes = self.latent_codes(np.repeat(styles, len(digits), axis=0), digits * len(styles))

@@ -416,6 +416,9 @@ def train(config: VAEConfig, dataset: Dataset | None = None, *,
                          if validate else None),
         shuffle=False,  # the pipeline shuffles, seeded
         callbacks=all_callbacks, verbose=verbose)
+    if config.style_prior_components and math.isfinite(
+            float((history.history.get("loss") or [math.nan])[-1])):
+        model.fit_style_prior(dataset.x_train)  # the ex-post style prior (seconds, numpy EM)
     seconds = time.time() - started
     new = dict(fit.history)
     model.training_snapshots = recorder.snapshots()

@@ -1,0 +1,116 @@
+"""An ex-post style prior: a full-covariance Gaussian mixture fitted by EM (numpy only).
+
+A VAE's encoder does not fill N(0, I) evenly, so style codes drawn from N(0, I) often land where
+no training image was ever encoded (the "prior hole") and decode to blurry, in-between shapes.
+Fitting a mixture to where the encoded training styles really lie, and sampling from it instead,
+gives much sharper samples without retraining (Ghosh et al. 2019, "From variational to
+deterministic autoencoders").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class GaussianMixture:
+    weights: np.ndarray  # (K,), sums to 1
+    means: np.ndarray  # (K, D)
+    chols: np.ndarray  # (K, D, D), lower Cholesky factors of the covariances
+
+    @property
+    def covariances(self) -> np.ndarray:
+        return self.chols @ np.swapaxes(self.chols, 1, 2)
+
+    def log_prob(self, x) -> np.ndarray:
+        """log p(x) per row of x (N, D)."""
+        return _logsumexp(_component_log_probs(np.asarray(x, np.float64), self), axis=1)
+
+    def sample(self, rng: np.random.Generator, n: int, temperature: float = 1.0) -> np.ndarray:
+        """n samples (float32); temperature scales each component's spread (0 = its mean).
+
+        Drawn row by row (a uniform for the component, then the noise), so the first m of n
+        samples from a generator are the m samples it would give on its own.
+        """
+        cdf = np.cumsum(self.weights / self.weights.sum())
+        d = self.means.shape[1]
+        k, eps = np.empty(n, np.int64), np.empty((n, d))
+        for i in range(n):
+            k[i] = min(np.searchsorted(cdf, rng.random(), side="right"), len(cdf) - 1)
+            eps[i] = rng.standard_normal(d)
+        x = self.means[k] + temperature * np.einsum("nij,nj->ni", self.chols[k], eps)
+        return x.astype(np.float32)
+
+
+def fit_gmm(x, components: int, iterations: int = 60, seed: int = 0, reg: float = 1e-4,
+            tol: float = 1e-3, max_points: int | None = 20_000) -> GaussianMixture:
+    """Fit a K-component full-covariance mixture to x (N, D) by EM, from a k-means++-style start.
+
+    `reg` is added to every covariance's diagonal (scaled by the data variance) so a component that
+    collapses onto a few points stays invertible; fitting stops when the mean log-likelihood
+    improves by less than `tol` nats. At most `max_points` rows (a seeded random subset) are used.
+    """
+    rng = np.random.default_rng(seed)
+    x = np.asarray(x, np.float64)
+    if x.ndim != 2 or len(x) < components:
+        raise ValueError(f"Need a (N, D) array with N >= {components} points, got {x.shape}.")
+    if max_points and len(x) > max_points:
+        x = x[rng.choice(len(x), max_points, replace=False)]
+    n, d = x.shape
+    floor = reg * max(float(x.var(0).mean()), 1e-12)
+    means = _plus_plus_centres(x, components, rng)
+    resp = np.zeros((n, components))
+    resp[np.arange(n), ((x[:, None] - means[None]) ** 2).sum(-1).argmin(1)] = 1.0
+    gmm = _m_step(x, resp, floor)
+    previous = -np.inf
+    for _ in range(iterations):
+        log_p = _component_log_probs(x, gmm)
+        log_norm = _logsumexp(log_p, axis=1)
+        resp = np.exp(log_p - log_norm[:, None])
+        gmm = _m_step(x, resp, floor)
+        mean_ll = float(log_norm.mean())
+        if mean_ll - previous < tol:
+            break
+        previous = mean_ll
+    return gmm
+
+
+def _plus_plus_centres(x, k, rng):
+    centres = [x[rng.integers(len(x))]]
+    dist = ((x - centres[0]) ** 2).sum(1)
+    for _ in range(1, k):
+        centres.append(x[rng.choice(len(x), p=dist / dist.sum())])
+        dist = np.minimum(dist, ((x - centres[-1]) ** 2).sum(1))
+    return np.stack(centres)
+
+
+def _m_step(x, resp, floor) -> GaussianMixture:
+    counts = resp.sum(0) + 1e-10
+    means = (resp.T @ x) / counts[:, None]
+    d = x.shape[1]
+    chols = np.empty((len(counts), d, d))
+    for j in range(len(counts)):
+        diff = x - means[j]
+        cov = (diff * resp[:, j, None]).T @ diff / counts[j]
+        chols[j] = np.linalg.cholesky(cov + floor * np.eye(d))
+    return GaussianMixture(counts / counts.sum(), means, chols)
+
+
+def _component_log_probs(x, gmm: GaussianMixture) -> np.ndarray:
+    """log(w_k N(x | mu_k, Sigma_k)) for every row and component: (N, K)."""
+    n, d = x.shape
+    out = np.empty((n, len(gmm.weights)))
+    for j in range(len(gmm.weights)):
+        # With Sigma = L L^T, the Mahalanobis distance is |L^-1 (x - mu)|^2.
+        y = (x - gmm.means[j]) @ np.linalg.inv(gmm.chols[j]).T
+        log_det = 2.0 * np.log(np.diag(gmm.chols[j])).sum()
+        out[:, j] = (np.log(gmm.weights[j] + 1e-300)
+                     - 0.5 * (d * np.log(2 * np.pi) + log_det + np.einsum("nd,nd->n", y, y)))
+    return out
+
+
+def _logsumexp(a, axis):
+    m = a.max(axis=axis, keepdims=True)
+    return (m + np.log(np.exp(a - m).sum(axis=axis, keepdims=True))).squeeze(axis)
