@@ -231,9 +231,8 @@ class VAE(keras.Model):
             class_probs = ops.stop_gradient(class_probs)
         z_mean, z_log_var = self.encoder(self._encoder_inputs(x, class_probs), training=training)
         z = self.sampling([z_mean, z_log_var])
-        if class_probs is not None:
-            z = ops.concatenate([z, class_probs], axis=-1)
-        logits = ops.cast(self._decoder_logits(z, training=training), "float32")  # bf16 option
+        codes = z if class_probs is None else ops.concatenate([z, class_probs], axis=-1)
+        logits = ops.cast(self._decoder_logits(codes, training=training), "float32")  # bf16
         out["reconstruction_loss"] = reconstruction_loss(x, logits, self.config.recon_loss)
         out["kl_per_dim"] = kl_divergence(z_mean, z_log_var)
         out["kl_loss"] = ops.sum(out["kl_per_dim"], axis=1)

@@ -416,8 +416,8 @@ def train(config: VAEConfig, dataset: Dataset | None = None, *,
                          if validate else None),
         shuffle=False,  # the pipeline shuffles, seeded
         callbacks=all_callbacks, verbose=verbose)
-    if config.style_prior_components and math.isfinite(
-            float((history.history.get("loss") or [math.nan])[-1])):
+    if (config.style_prior_components and guard.diverged_at is None
+            and math.isfinite(float((fit.history.get("loss") or [math.nan])[-1]))):
         model.fit_style_prior(dataset.x_train)  # the ex-post style prior (seconds, numpy EM)
     seconds = time.time() - started
     new = dict(fit.history)
