@@ -51,15 +51,25 @@ with temp_col:
                                  "style sample). 0 gives the most typical style; above 1 "
                                  "gets adventurous, and eventually messy.")
 
+SAMPLER_NAMES = {"mixture": "Where real styles lie (fitted mixture)", "normal": "Standard normal N(0, I)"}
+sampler = None  # the model's default
+if model.style_prior is not None:
+    sampler = st.radio(
+        "Draw styles from", list(SAMPLER_NAMES), format_func=SAMPLER_NAMES.get, horizontal=True,
+        key="gen_sampler", persist_state="session",
+        help="The fitted mixture samples styles where the encoder put the training images, so "
+             "samples look like real handwriting. N(0, I) is the VAE's own prior: it also lands "
+             "in the gaps between real styles, where the decoder only guesses (blurrier).")
+
 seeds = [int(seed) + i for i in range(count)]
 if all_ten:
-    grid = model.generate_grid(seeds, list(range(10)), temperature)  # rows: styles, cols: digits
+    grid = model.generate_grid(seeds, list(range(10)), temperature, sampler)  # rows: styles
     caption = f"Rows: style seeds {seeds[0]}–{seeds[-1]}. Columns: " + ", ".join(names) + "."
 elif conditional:
-    grid = model.generate_grid(seeds, [choice], temperature)[:, 0]  # one digit, many styles
+    grid = model.generate_grid(seeds, [choice], temperature, sampler)[:, 0]  # many styles
     caption = f"{names[choice]} in {count} styles (seeds {seeds[0]}–{seeds[-1]})."
 else:
-    grid = model.generate_grid([int(seed)], list(range(count)), temperature)[0]
+    grid = model.generate_grid([int(seed)], list(range(count)), temperature, sampler)[0]
     caption = f"{count} samples from the prior (seed {int(seed)})."
 
 # A (styles, digits) grid keeps its shape; a list of images wraps into a near-full rectangle.

@@ -3,17 +3,56 @@
 import streamlit as st
 
 from ui import charts, errors, jobs, models
-from vae_core.config import ARCHITECTURES, DATASETS, RECON_LOSSES, VAEConfig, parse_hidden
+from vae_core.config import (ARCHITECTURES, DATASETS, PRESETS, RECON_LOSSES, VAEConfig,
+                             parse_hidden)
 from vae_core import images
 from vae_core.data import CLASS_NAMES, DISPLAY_NAMES
 
 ARCH_NAMES = {"mlp": "MLP (fast)", "conv": "Convolutional (slower)"}
 LOSS_NAMES = {"bce": "Binary cross-entropy", "mse": "Squared error"}
+RECIPE_NAMES = {
+    "sharp_conditional_mnist": "Sharp digit-conditioned MNIST (the shipped model's recipe)",
+    "sharp_conditional_fashion": "Sharp garment-conditioned Fashion-MNIST (the shipped recipe)",
+}
+CUSTOM = "custom"
+
+# Form widget key -> how to read its value from a config (what a recipe fills in).
+RECIPE_FIELDS = {
+    "train_dataset": lambda c: c.dataset, "train_arch": lambda c: c.arch,
+    "train_conditional": lambda c: c.conditional, "train_latent_dim": lambda c: c.latent_dim,
+    "train_hidden": lambda c: ",".join(map(str, c.hidden)), "train_seed": lambda c: c.seed,
+    "train_beta": lambda c: float(c.beta), "train_warmup": lambda c: c.kl_warmup_epochs,
+    "train_recon_loss": lambda c: c.recon_loss, "train_epochs": lambda c: c.epochs,
+    "train_batch_size": lambda c: c.batch_size, "train_lr": lambda c: c.learning_rate,
+    "train_bf16": lambda c: c.bf16, "train_encoder_conditional": lambda c: c.encoder_conditional,
+    "train_consistency": lambda c: float(c.consistency_weight),
+    "train_conv_width": lambda c: c.conv_width,
+    "train_prior_components": lambda c: c.style_prior_components,
+}
+
+
+def apply_recipe():
+    """Recipe picker callback: fill every setting from the chosen recipe (before the form draws)."""
+    name = st.session_state.get("train_recipe")
+    if name in PRESETS:
+        for key, read in RECIPE_FIELDS.items():
+            st.session_state[key] = read(PRESETS[name])
+
+
+def recipe_picker():
+    st.selectbox(
+        "Start from a recipe", [CUSTOM, *PRESETS],
+        format_func=lambda n: "Your own settings" if n == CUSTOM else RECIPE_NAMES.get(n, n),
+        key="train_recipe", on_change=apply_recipe,
+        help="Fills in every setting below with a tested recipe; you can still change any of "
+             "them. The shipped conditional models were trained with these (see "
+             "checkpoints/TUNING.md for how they were chosen).")
 
 
 def settings_form(running: bool) -> VAEConfig | None:
     """The experiment settings (kept while you visit other pages); a config when Start is hit."""
     keep = "session"
+    recipe_picker()
     with st.form("train_settings"):
         data_col, model_col, loss_col, run_col = st.columns(4, gap="medium")
         with data_col:
@@ -33,9 +72,10 @@ def settings_form(running: bool) -> VAEConfig | None:
             latent_dim = st.number_input(
                 "Style latent size", 1, 64, 2, key="train_latent_dim", persist_state=keep,
                 help="How many numbers describe an image. 2 lets you watch the latent space "
-                     "organise itself on a plane; 8–20 gives sharper images. For a "
-                     "class-conditioned model keep it small (2–4): a roomy style also learns "
-                     "the digit, and the decoder then stops obeying the digit you ask for.")
+                     "organise itself on a plane; 8–20 gives sharper images. A roomy style in a "
+                     "class-conditioned model needs the encoder to see the class and the "
+                     "class-consistency loss (below), or the decoder stops obeying the digit "
+                     "you ask for: the sharp recipes set both.")
             hidden = st.text_input(
                 "Hidden layers", "512", key="train_hidden", persist_state=keep,
                 help="Sizes of the dense layers, e.g. 512 or 512,256.")
@@ -72,6 +112,29 @@ def settings_form(running: bool) -> VAEConfig | None:
                 help="Mixed precision: layers compute in bfloat16, weights and losses stay "
                      "float32. Pays only on CPUs with bfloat16 hardware (see the README's "
                      "Speed section for measurements).")
+        with st.expander("Conditional recipe and architecture details"):
+            enc_col, cons_col, prior_col, width_col = st.columns(4, gap="medium")
+            encoder_conditional = enc_col.toggle(
+                "Encoder sees the class", value=False, key="train_encoder_conditional",
+                persist_state=keep,
+                help="Class-conditioned models: the encoder also reads the classifier's answer, "
+                     "q(z | x, class), so the style latent has no reason to store the digit.")
+            consistency = cons_col.number_input(
+                "Class-consistency weight", 0.0, 10.0, 0.0, 0.5, format="%.1f",
+                key="train_consistency", persist_state=keep,
+                help="Class-conditioned models: styles are decoded as random digits and the "
+                     "model's own classifier must read the digit asked for; this weight adds "
+                     "that to the loss (0 = off). Makes the decoder obey the digit slots.")
+            prior_components = prior_col.number_input(
+                "Style mixture components", 0, 200, 0, key="train_prior_components",
+                persist_state=keep,
+                help="After training, fit a mixture of this many Gaussians to where the "
+                     "training images' styles really lie, and sample new styles from it "
+                     "instead of N(0, I): sharper samples (0 = off).")
+            conv_width = width_col.number_input(
+                "Conv channels", 8, 128, 32, 8, key="train_conv_width", persist_state=keep,
+                help="Convolutional models: channels of the first convolution (the second has "
+                     "twice as many).")
         start = st.form_submit_button("Start training", type="primary", disabled=running,
                                       icon=":material/play_arrow:")
     if not start:
@@ -80,7 +143,12 @@ def settings_form(running: bool) -> VAEConfig | None:
                      conditional=conditional, beta=float(beta), kl_warmup_epochs=int(warmup),
                      recon_loss=recon_loss, hidden=parse_hidden(hidden),
                      learning_rate=float(learning_rate), batch_size=int(batch_size),
-                     epochs=int(epochs), seed=int(seed), bf16=bool(bf16))
+                     epochs=int(epochs), seed=int(seed), bf16=bool(bf16),
+                     # the class settings only mean something for a class-conditioned model
+                     encoder_conditional=bool(encoder_conditional) and conditional,
+                     consistency_weight=float(consistency) if conditional else 0.0,
+                     conv_width=int(conv_width),
+                     style_prior_components=int(prior_components))
 
 
 LIVE_REFRESH_SECONDS = 2.5
