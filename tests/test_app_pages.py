@@ -52,12 +52,25 @@ def test_generate_changes_with_digit_and_seed(checkpoints):
     assert_calm(at)
 
 
+def test_generate_draws_styles_from_the_fitted_mixture_or_the_normal_prior(checkpoints):
+    at = open_app("app_pages/generate.py")
+    sampler = at.radio(key="gen_sampler")
+    assert sampler.value == "mixture"  # the model's default when a mixture is fitted
+    mixture = image_urls(at)
+    sampler.set_value("normal").run()
+    assert_calm(at)
+    assert image_urls(at) != mixture
+    at.radio(key="gen_sampler").set_value("mixture").run()
+    assert image_urls(at) == mixture  # a pure function of the seed and the sampler
+
+
 def test_generate_unconditional_model_disables_digit_choice(checkpoints):
     at = open_app()
     at.selectbox(key=models.ACTIVE).set_value("mnist_2d_kl_on").run()
     at.switch_page("app_pages/generate.py").run()
     assert_calm(at)
     assert at.pills(key="gen_digit").disabled
+    assert not [r for r in at.radio if r.key == "gen_sampler"]  # no mixture: no sampler choice
     assert "unconditional" in texts(at)
     assert image_urls(at)
 

@@ -31,6 +31,23 @@ def has_result(at):
     return any(s.value == "Result" for s in at.subheader) or bool(at.error)
 
 
+def test_a_recipe_fills_in_every_setting(checkpoints):
+    from vae_core.config import PRESETS
+
+    at = open_app(TRAIN)
+    at.selectbox(key="train_recipe").set_value("sharp_conditional_fashion").run()
+    assert_calm(at)
+    recipe = PRESETS["sharp_conditional_fashion"]
+    assert at.selectbox(key="train_dataset").value == recipe.dataset
+    assert at.radio(key="train_arch").value == recipe.arch
+    assert at.toggle(key="train_conditional").value is True
+    assert at.toggle(key="train_encoder_conditional").value is True
+    assert at.number_input(key="train_latent_dim").value == recipe.latent_dim
+    assert at.number_input(key="train_consistency").value == recipe.consistency_weight
+    assert at.number_input(key="train_prior_components").value == recipe.style_prior_components
+    assert at.text_input(key="train_hidden").value == ",".join(map(str, recipe.hidden))
+
+
 def test_invalid_settings_show_a_message(checkpoints):
     at = open_app(TRAIN)
     at.text_input(key="train_hidden").set_value("512,abc")
