@@ -23,6 +23,9 @@ def offline_keras_home():
         (home / "datasets").symlink_to(SHARED_DATASETS)
         os.environ["KERAS_HOME"] = str(home)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # One dataset disk cache for all benchmark runs (as the tests do), not one per scratch home.
+    os.environ.setdefault("VAE_CORE_DATA_CACHE",
+                          str(Path(tempfile.gettempdir()) / "vae-lab-data-cache"))
 
 
 def machine() -> dict:

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, offline_keras_home, spread, write_result  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-EPOCH_LINE = re.compile(r"^epoch \d+/\d+ \(([\d.]+) s\)", re.M)
+EPOCH_LINE = re.compile(r"epoch \d+/\d+ \(([\d.]+) s\)")  # Keras's bar may precede it
 
 
 def epoch_times(cmd) -> list[float]:
