@@ -60,7 +60,7 @@ build() {
     fashion_conditional)
         run "$PY" -m vae_core train --dataset fashion_mnist --arch conv --conv-width 32 --latent-dim 16 \
             --hidden 256 --conditional --encoder-conditional --consistency-weight 2 \
-            --style-prior-components 50 --beta 1 --recon-loss bce --epochs 10 --batch-size 128 \
+            --style-prior-components 50 --beta 1 --recon-loss bce --epochs 4 --batch-size 128 \
             --lr 1e-3 --seed 0 --out checkpoints/fashion_conditional ;;
     fashion_2d_kl_on)
         run "$PY" -m vae_core train --dataset fashion_mnist --arch mlp --latent-dim 2 --hidden 512 --no-conditional \

@@ -177,8 +177,8 @@ def fd_lines(q: dict, cfg: dict) -> list[str]:
     ]
     if "fd_normal" in q:
         lines.append(f"- Samples with styles from N(0, I) instead: FD {q['fd_normal']['samples']:.2f}, "
-                     f"{q['fd_normal']['samples_ratio']:.1f}x the floor (the gap is the prior hole "
-                     f"the fitted mixture avoids).")
+                     f"{q['fd_normal']['samples_ratio']:.1f}x the floor (compare: what sampling "
+                     f"from the fitted mixture changes).")
     return lines
 
 

@@ -178,6 +178,6 @@ PRESETS = {
         style_prior_components=50),
     "sharp_conditional_fashion": VAEConfig(
         dataset="fashion_mnist", arch="conv", conv_width=32, latent_dim=16, conditional=True,
-        beta=1.0, hidden=(256,), epochs=10, encoder_conditional=True, consistency_weight=2.0,
+        beta=1.0, hidden=(256,), epochs=4, encoder_conditional=True, consistency_weight=2.0,
         style_prior_components=50),
 }
