@@ -11,8 +11,8 @@ from vae_core.data import CLASS_NAMES, DISPLAY_NAMES
 ARCH_NAMES = {"mlp": "MLP (fast)", "conv": "Convolutional (slower)"}
 LOSS_NAMES = {"bce": "Binary cross-entropy", "mse": "Squared error"}
 RECIPE_NAMES = {
-    "sharp_conditional_mnist": "Sharp digit-conditioned MNIST (the shipped model's recipe)",
-    "sharp_conditional_fashion": "Sharp garment-conditioned Fashion-MNIST (the shipped recipe)",
+    "sharp_conditional_mnist": "Roomy-style digit-conditioned MNIST (experimental, 16-D style)",
+    "sharp_conditional_fashion": "Roomy-style garment-conditioned Fashion (the shipped recipe)",
 }
 CUSTOM = "custom"
 
@@ -44,9 +44,10 @@ def recipe_picker():
         "Start from a recipe", [CUSTOM, *PRESETS],
         format_func=lambda n: "Your own settings" if n == CUSTOM else RECIPE_NAMES.get(n, n),
         key="train_recipe", on_change=apply_recipe,
-        help="Fills in every setting below with a tested recipe; you can still change any of "
-             "them. The shipped conditional models were trained with these (see "
-             "checkpoints/TUNING.md for how they were chosen).")
+        help="Fills in every setting below with a recipe; you can still change any of them. "
+             "The roomy-style recipes give a 16-D handwriting style (more variety, a better "
+             "restyle of your own digit) and obey the digit selector most of the time "
+             "(measured in checkpoints/TUNING.md); the shipped models use a small style.")
 
 
 def settings_form(running: bool) -> VAEConfig | None:
@@ -75,7 +76,7 @@ def settings_form(running: bool) -> VAEConfig | None:
                      "organise itself on a plane; 8–20 gives sharper images. A roomy style in a "
                      "class-conditioned model needs the encoder to see the class and the "
                      "class-consistency loss (below), or the decoder stops obeying the digit "
-                     "you ask for: the sharp recipes set both.")
+                     "you ask for: the roomy-style recipes set both.")
             hidden = st.text_input(
                 "Hidden layers", "512", key="train_hidden", persist_state=keep,
                 help="Sizes of the dense layers, e.g. 512 or 512,256.")

@@ -36,15 +36,14 @@ judge fashion_mnist 8
 
 build() {
     case "$1" in
-    # 2. MNIST, digit-conditioned (Generate page default): the sharp_conditional_mnist preset.
-    #    The encoder reads the classifier's softmax, so the 16-D style need not carry the digit;
-    #    the consistency loss makes the decoder obey the class slots; styles are sampled from a
-    #    50-component mixture fitted to the encoded training styles (see TUNING.md).
+    # 2. MNIST, digit-conditioned (Generate page default). A 2-D style latent leaves the digit to
+    #    the 10 class slots (99.9% judge agreement). The roomy-style sharp_conditional_mnist preset
+    #    (16-D, class-aware encoder, consistency loss, style mixture) is not shipped yet: it obeys
+    #    the selector less often (95%); see TUNING.md.
     mnist_conditional)
-        run "$PY" -m vae_core train --dataset mnist --arch mlp --latent-dim 16 --hidden 512 \
-            --conditional --encoder-conditional --consistency-weight 1 --style-prior-components 50 \
-            --beta 1 --recon-loss bce --epochs 15 --batch-size 128 --lr 1e-3 --seed 0 \
-            --out checkpoints/mnist_conditional ;;
+        run "$PY" -m vae_core train --dataset mnist --arch mlp --latent-dim 2 --hidden 400 \
+            --conditional --beta 1 --recon-loss bce --epochs 20 --batch-size 128 --lr 1e-3 \
+            --seed 0 --out checkpoints/mnist_conditional ;;
     # 3. MNIST 2-D latent pair for the Latent page: identical but for beta (1 = KL on, 0 = KL off).
     mnist_2d_kl_on)
         run "$PY" -m vae_core train --dataset mnist --arch mlp --latent-dim 2 --hidden 512 --no-conditional \
@@ -55,8 +54,9 @@ build() {
             --beta 0 --recon-loss bce --epochs 20 --batch-size 128 --lr 1e-3 --seed 0 \
             --out checkpoints/mnist_2d_kl_off ;;
     # 4. Fashion-MNIST, class-conditioned (garment selector): the sharp_conditional_fashion preset,
-    #    the same recipe with a convolutional encoder/decoder (an MLP decoder cannot draw garments
-    #    sharply enough), and a 2-D KL-on model.
+    #    a class-aware encoder, the consistency loss and a style mixture with a convolutional
+    #    encoder/decoder (97% judge agreement, every class >= 89%; the squeezed 8-D beta-4 MLP it
+    #    replaced: 85.5%, sandals 28%); and a 2-D KL-on model.
     fashion_conditional)
         run "$PY" -m vae_core train --dataset fashion_mnist --arch conv --conv-width 32 --latent-dim 16 \
             --hidden 256 --conditional --encoder-conditional --consistency-weight 2 \
