@@ -31,8 +31,10 @@ def choose_input():
             "digit_canvas", on_change=lambda: st.session_state.update({SOURCE: "canvas"}))
     with upload_col:
         upload = st.file_uploader(
-            "**…or upload** a photo of a digit written on paper", type=["png", "jpg", "jpeg",
-                                                                         "webp"],
+            "**…or upload** a photo of a digit written on paper (PNG, JPEG or WebP)",
+            # No `type=` filter: Streamlit would raise on any other extension before this page
+            # runs (a crafted client can send one); open_image checks the content itself and
+            # answers anything else with a plain sentence.
             key="digit_upload", max_upload_size=25,
             on_change=lambda: st.session_state.update({SOURCE: "upload"}),
             help="Dark ink on light paper, any size; crop loosely around one digit.")

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bad_files import image_files
 from ui import models
 from apptest_support import (assert_calm, checkpoints, image_urls, open_app,  # noqa: F401
                              texts, tiny_checkpoints)
@@ -124,3 +125,17 @@ def test_an_unconditional_model_says_restyle_needs_a_conditional_one(checkpoints
     assert len(image_urls(at)) == 4  # input, reconstruction, morph strip and frame
     at.selectbox(key="morph_digit").set_value(2).run()  # a test image of a 2 is the target
     assert_calm(at)
+
+
+@pytest.mark.parametrize("name", sorted(image_files()))
+def test_every_awkward_image_of_the_corpus_is_calm_on_the_page(checkpoints, name):
+    """tests/bad_files.py's images (1x1, 12000x12000, CMYK, animated GIF, SVG, truncated, text,
+    empty, noise): each gives the page's pictures or a plain message, never an exception."""
+    bad = image_files()[name]
+    at = upload(open_app(PAGE), bad.filename, bad.data)
+    assert_calm(at)
+    messages = [e.value for e in at.error] + [w.value for w in at.warning]
+    assert messages or image_urls(at), name
+    assert not any("Traceback" in m or "/" in m.split("://")[-1] and ".py" in m
+                   for m in messages), messages
+
