@@ -23,13 +23,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tools.browser import CHROMIUM, CHROMIUM_ARGS, free_port, missing_requirements  # noqa: E402
+from tools.browser import (CHROMIUM, CHROMIUM_ARGS, free_port, missing_requirements,  # noqa: E402
+                           streamlit_command, wait_healthy)
 
 CGROUP_ROOT = Path("/sys/fs/cgroup/memory")
 
@@ -73,28 +73,11 @@ class MemoryGroup:
 
 
 def start_server(port: int, env: dict, group: MemoryGroup | None, log):
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-               "--server.port", str(port), "--server.address", "127.0.0.1",
-               "--browser.gatherUsageStats", "false"]
+    command = streamlit_command(port)
     if group is not None:  # the shell joins the group first, then becomes the server
         procs = group.path / "cgroup.procs"
         command = ["sh", "-c", f'echo $$ > "{procs}" && exec "$@"', "sh", *command]
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def wait_healthy(url: str, proc, timeout: float):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("the server exited while starting")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError("the server did not become healthy")
 
 
 def peak_rss(pid: int) -> int:

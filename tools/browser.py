@@ -42,31 +42,44 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def streamlit_command(port: int) -> list[str]:
+    """The command that serves the app on 127.0.0.1:`port` (tests, screenshots, benchmarks)."""
+    return [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+            "--server.port", str(port), "--server.address", "127.0.0.1",
+            "--browser.gatherUsageStats", "false"]
+
+
+def wait_healthy(url: str, proc, timeout: float):
+    """Poll Streamlit's health endpoint until it answers; RuntimeError if the server dies or
+    `timeout` seconds pass."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("the server exited while starting")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError("the server did not become healthy")
+
+
 @contextlib.contextmanager
 def serve(env: dict | None = None, timeout: float = 90):
     """`streamlit run app.py` on a free port; yields the base URL, stops the server after."""
     port = free_port()
     log = tempfile.NamedTemporaryFile("w+", prefix="vae-lab-streamlit-", suffix=".log")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(streamlit_command(port), cwd=ROOT, env={**os.environ, **(env or {})},
+                            stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                log.seek(0)
-                raise RuntimeError(f"streamlit did not become healthy on port {port}:\n"
-                                   + log.read()[-3000:])
-            time.sleep(0.5)
+        try:
+            wait_healthy(url, proc, timeout)
+        except RuntimeError as e:
+            log.seek(0)
+            raise RuntimeError(f"streamlit on port {port}: {e}:\n" + log.read()[-3000:]) from None
         yield url
     finally:
         proc.terminate()
