@@ -37,6 +37,9 @@ def test_list_hidden_from_json_becomes_tuple():
     ({"consistency_weight": -0.5, "conditional": True}, "consistency_weight"),
     ({"consistency_weight": math.nan, "conditional": True}, "consistency_weight"),
     ({"consistency_weight": 1.0}, "needs a conditional model"),
+    ({"style_adversary_weight": -1.0, "conditional": True}, "style_adversary_weight"),
+    ({"style_adversary_weight": math.inf, "conditional": True}, "style_adversary_weight"),
+    ({"style_adversary_weight": 1.0}, "needs a conditional model"),
     ({"conv_width": 0}, "conv_width"),
     ({"style_prior_components": -1}, "style_prior_components"),
     ({"style_prior_components": 2.0}, "style_prior_components"),
@@ -74,6 +77,7 @@ def test_a_config_json_from_before_the_sharp_recipe_loads_with_the_old_behaviour
            "latent_dim": 8, "learning_rate": 0.001, "recon_loss": "bce", "seed": 0}
     config = VAEConfig.from_dict(old)
     assert not config.encoder_conditional and config.consistency_weight == 0
+    assert config.style_adversary_weight == 0
     assert config.conv_width == 32 and config.style_prior_components == 0
 
 

@@ -196,3 +196,37 @@ def test_conv_width_sets_the_channels():
     model = VAE(small("conv", conv_width=8))
     convs = [layer for layer in model.encoder.layers if "conv" in layer.name]
     assert [c.filters for c in convs] == [8, 16]
+
+
+def test_style_adversary_trains_itself_and_the_encoder_only(tiny_data):
+    """The adversary learns from a stop-gradient copy of the style mean; the leak term (its
+    reading pushed to uniform) moves the encoder, never the adversary, classifier or decoder."""
+    x, y = tiny_data.x_train[:64, ..., None], tiny_data.y_train[:64]
+    model = build_model(sharp(style_adversary_weight=5.0, learning_rate=3e-3))
+    out = {k: ops.convert_to_numpy(v) for k, v in model.compute_losses(x, y).items()}
+    assert out["adversary_loss"].shape == (64,) and np.all(out["style_leak_loss"] > 0)
+    np.testing.assert_allclose(out["loss"], out["main_loss"] + 5.0 * out["style_leak_loss"],
+                               rtol=1e-5)
+
+    def after_one_step(weight):
+        m = build_model(sharp(style_adversary_weight=weight, learning_rate=3e-3))
+        m.set_weights(model.get_weights())
+        logs = m.train_on_batch(x, y, return_dict=True)
+        assert 0 <= logs["adversary_accuracy"] <= 1 and np.isfinite(logs["adversary_loss"])
+        return {name: [w.numpy().copy() for w in getattr(m, name).trainable_weights]
+                for name in ("encoder", "decoder", "classifier", "style_adversary")}
+
+    strong, weak = after_one_step(5.0), after_one_step(1e-6)
+    for name in ("decoder", "classifier", "style_adversary"):  # the leak term does not reach them
+        for a, b in zip(strong[name], weak[name]):
+            np.testing.assert_allclose(a, b, atol=1e-5, err_msg=name)
+    assert any(not np.allclose(a, b, atol=1e-5)  # ... but it does move the encoder
+               for a, b in zip(strong["encoder"], weak["encoder"]))
+    moved = [not np.allclose(a, b) for a, b in zip(strong["style_adversary"],
+                                                    model.style_adversary.get_weights())]
+    assert any(moved)  # and the adversary learns from its own loss
+
+
+def test_a_model_without_the_adversary_has_no_adversary_weights():
+    model = VAE(sharp())
+    assert model.style_adversary is None and "adversary_loss" not in model.trackers

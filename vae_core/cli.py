@@ -45,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="conditional models: the encoder also sees the classifier's softmax")
     t.add_argument("--consistency-weight", type=float, default=DEFAULTS.consistency_weight,
                    help="conditional models: weight of the class-consistency loss (0 = off)")
+    t.add_argument("--style-adversary-weight", type=float,
+                   default=DEFAULTS.style_adversary_weight,
+                   help="conditional models: weight of the adversary that keeps the class out of "
+                        "the style latent (0 = off)")
     t.add_argument("--conv-width", type=int, default=DEFAULTS.conv_width,
                    help="conv models: channels of the first conv layer (the second has twice)")
     t.add_argument("--style-prior-components", type=int,
@@ -205,6 +209,7 @@ def _train(args, argv) -> int:
             learning_rate=args.lr, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed,
             encoder_conditional=args.encoder_conditional,
             consistency_weight=args.consistency_weight, conv_width=args.conv_width,
+            style_adversary_weight=args.style_adversary_weight,
             style_prior_components=args.style_prior_components, bf16=args.bf16)
         out = Path(args.out)
         max_images, no_eval = args.max_train_images, args.no_eval

@@ -55,6 +55,11 @@ class VAEConfig:
     requested class; its cross-entropy trains the decoder only. 0 = off."""
     conv_width: int = 32
     """Conv models: channels of the first conv layer (the second has twice as many)."""
+    style_adversary_weight: float = 0.0
+    """Conditional models: weight of the style-adversary term. A small network learns to read the
+    class from the encoded style mean; the encoder is trained to leave it guessing (its reading
+    pushed towards uniform), so p(style | class) approaches p(style) and any style decodes as a
+    realistic image of any class. 0 = off."""
     style_prior_components: int = 0
     """Components of the Gaussian mixture fitted to the encoded training styles after training
     (an ex-post prior to sample styles from); 0 = sample styles from N(0, I) only."""
@@ -97,6 +102,14 @@ class VAEConfig:
         elif self.consistency_weight > 0 and not self.conditional:
             yield ("consistency_weight needs a conditional model: the loss asks the model's "
                    "classifier to read the requested class in decoded samples.")
+        if (not _is_real(self.style_adversary_weight)
+                or not math.isfinite(self.style_adversary_weight)
+                or self.style_adversary_weight < 0):
+            yield (f"style_adversary_weight must be a finite number >= 0 (0 switches the style "
+                   f"adversary off), not {self.style_adversary_weight!r}.")
+        elif self.style_adversary_weight > 0 and not self.conditional:
+            yield ("style_adversary_weight needs a conditional model: it keeps the class out of "
+                   "the style latent, and only conditional models have class slots.")
         yield from _int_in("conv_width", self.conv_width, 1, 512)
         yield from _int_in("style_prior_components", self.style_prior_components, 0, 1000,
                            "0 switches the fitted mixture prior off")

@@ -114,6 +114,14 @@ def build_classifier(config: VAEConfig) -> keras.Model:
     return keras.Model(x_in, probs, name="classifier")
 
 
+def build_style_adversary(config: VAEConfig) -> keras.Model:
+    """Reads the class from a style mean: the critic that keeps the class out of the style."""
+    z_in = keras.Input((config.latent_dim,), name="style_mean")
+    x = _dense_stack(z_in, (256, 256))
+    probs = layers.Dense(NUM_CLASSES, activation="softmax", name="class_probs")(x)
+    return keras.Model(z_in, probs, name="style_adversary")
+
+
 def kl_divergence(z_mean, z_log_var):
     """KL(N(mean, exp(log_var)) || N(0, I)) per latent dimension, in nats."""
     return -0.5 * (1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
@@ -151,6 +159,8 @@ class VAE(keras.Model):
         self.encoder = build_encoder(config)
         self.decoder = build_decoder(config)
         self.classifier = build_classifier(config) if config.conditional else None
+        self.style_adversary = (build_style_adversary(config)
+                                if config.style_adversary_weight > 0 else None)
         self.sampling = Sampling(seed=config.seed, name="sampling")
         self.kl_weight = self.add_weight(
             name="kl_weight", shape=(), trainable=False,
@@ -174,6 +184,8 @@ class VAE(keras.Model):
             names += ["classification_loss", "accuracy"]
         if config.consistency_weight > 0:
             names += ["consistency_loss"]
+        if config.style_adversary_weight > 0:
+            names += ["adversary_loss", "adversary_accuracy"]
         self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
         self.history_log = {}  # per-epoch metrics; filled by `train` or `load_checkpoint`
         self.card = {}  # the checkpoint's card, when loaded from one
@@ -239,10 +251,22 @@ class VAE(keras.Model):
         total = out["reconstruction_loss"] + self.kl_weight * out["kl_loss"]
         if self.classifier is not None:
             total = total + out["classification_loss"]
+        if self.style_adversary is not None:
+            # The adversary learns from a stop-gradient copy (its loss reaches no other weight);
+            # "style_leak_loss", its cross-entropy to the uniform reading, trains the encoder only.
+            adv_probs = self.style_adversary(ops.stop_gradient(z_mean), training=training)
+            out["adversary_loss"] = keras.losses.sparse_categorical_crossentropy(y, adv_probs)
+            out["adversary_accuracy"] = ops.cast(
+                ops.equal(ops.argmax(adv_probs, axis=-1), ops.cast(y, "int64")), "float32")
+            total = total + out["adversary_loss"]
+            leak_probs = self.style_adversary(z_mean, training=training)
+            out["style_leak_loss"] = -ops.mean(ops.log(ops.clip(leak_probs, 1e-7, 1.0)), axis=-1)
         out["main_loss"] = total
         if self.config.consistency_weight > 0:
             out["consistency_loss"] = self._consistency_loss(z, training)
             total = total + self.config.consistency_weight * out["consistency_loss"]
+        if self.style_adversary is not None:
+            total = total + self.config.style_adversary_weight * out["style_leak_loss"]
         out["loss"] = total
         return out
 
@@ -267,22 +291,26 @@ class VAE(keras.Model):
         import tensorflow as tf  # the TensorFlow backend's GradientTape
 
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
-        consistency = self.config.consistency_weight > 0
-        with tf.GradientTape(persistent=consistency) as tape:
+        # Terms that train one sub-network only, each with the others frozen for it:
+        # the consistency loss trains the decoder (the classifier must not learn to read the
+        # decoder's drawings; the encoder is untouched); the style-leak loss trains the encoder
+        # (the adversary must not learn to be fooled).
+        partial = []
+        if self.config.consistency_weight > 0:
+            partial.append(("consistency_loss", self.config.consistency_weight, self.decoder))
+        if self.style_adversary is not None:
+            partial.append(("style_leak_loss", self.config.style_adversary_weight, self.encoder))
+        with tf.GradientTape(persistent=bool(partial)) as tape:
             losses = self.compute_losses(x, y, training=True)
             loss = ops.mean(losses["main_loss"])
-            if consistency:
-                extra = self.config.consistency_weight * ops.mean(losses["consistency_loss"])
+            extras = [weight * ops.mean(losses[name]) for name, weight, _ in partial]
         grads = tape.gradient(loss, self.trainable_weights)
-        if consistency:
-            # The consistency term trains the decoder only: the classifier stays frozen for it
-            # (it must not learn to read the decoder's drawings), the encoder is untouched.
-            decoder_weights = self.decoder.trainable_weights
-            extra_grads = dict(zip(map(id, decoder_weights),
-                                   tape.gradient(extra, decoder_weights)))
-            grads = [g + extra_grads[id(w)] if id(w) in extra_grads else g
+        for extra, (_, _, network) in zip(extras, partial):
+            targets = network.trainable_weights
+            extra_grads = dict(zip(map(id, targets), tape.gradient(extra, targets)))
+            grads = [g + extra_grads[id(w)] if extra_grads.get(id(w)) is not None else g
                      for g, w in zip(grads, self.trainable_weights)]
-            del tape
+        del tape
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
         return self._update_trackers(losses)
 
