@@ -45,11 +45,15 @@ with count_col:
                       help="Each row uses the next seed: seed, seed + 1, …" if all_ten else
                            "How many images to draw.")
 with temp_col:
-    temperature = st.slider("Temperature", 0.0, 2.0, 1.0, 0.1, key="gen_temperature",
+    default_temperature = float(model.config.sample_temperature)
+    temperature = st.slider("Temperature", 0.0, 2.0, default_temperature, 0.1,
+                            key=f"gen_temperature_{default_temperature:g}",  # per model default
                             persist_state="session",
                             help="How far from the average style to sample (the spread of the "
                                  "style sample). 0 gives the most typical style; above 1 "
-                                 "gets adventurous, and eventually messy.")
+                                 "gets adventurous, and eventually messy. Starts at the "
+                                 f"model's own setting ({default_temperature:g}), the one its "
+                                 "card's quality figures were measured at.")
 
 SAMPLER_NAMES = {"mixture": "Where real styles lie (fitted mixture)", "normal": "Standard normal N(0, I)"}
 sampler = None  # the model's default

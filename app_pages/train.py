@@ -26,8 +26,10 @@ RECIPE_FIELDS = {
     "train_batch_size": lambda c: c.batch_size, "train_lr": lambda c: c.learning_rate,
     "train_bf16": lambda c: c.bf16, "train_encoder_conditional": lambda c: c.encoder_conditional,
     "train_consistency": lambda c: float(c.consistency_weight),
+    "train_adversary": lambda c: float(c.style_adversary_weight),
     "train_conv_width": lambda c: c.conv_width,
     "train_prior_components": lambda c: c.style_prior_components,
+    "train_sample_temperature": lambda c: float(c.sample_temperature),
 }
 
 
@@ -114,7 +116,8 @@ def settings_form(running: bool) -> VAEConfig | None:
                      "float32. Pays only on CPUs with bfloat16 hardware (see the README's "
                      "Speed section for measurements).")
         with st.expander("Conditional recipe and architecture details"):
-            enc_col, cons_col, prior_col, width_col = st.columns(4, gap="medium")
+            enc_col, cons_col, adv_col = st.columns(3, gap="medium")
+            prior_col, temp_col, width_col = st.columns(3, gap="medium")
             encoder_conditional = enc_col.toggle(
                 "Encoder sees the class", value=False, key="train_encoder_conditional",
                 persist_state=keep,
@@ -126,12 +129,24 @@ def settings_form(running: bool) -> VAEConfig | None:
                 help="Class-conditioned models: styles are decoded as random digits and the "
                      "model's own classifier must read the digit asked for; this weight adds "
                      "that to the loss (0 = off). Makes the decoder obey the digit slots.")
+            adversary = adv_col.number_input(
+                "Style-adversary weight", 0.0, 20.0, 0.0, 0.5, format="%.1f",
+                key="train_adversary", persist_state=keep,
+                help="Class-conditioned models: a small network tries to read the digit from "
+                     "the style code, and the encoder is trained to leave it guessing, so any "
+                     "style can be drawn as any digit (0 = off).")
             prior_components = prior_col.number_input(
                 "Style mixture components", 0, 200, 0, key="train_prior_components",
                 persist_state=keep,
                 help="After training, fit a mixture of this many Gaussians to where the "
                      "training images' styles really lie, and sample new styles from it "
                      "instead of N(0, I): sharper samples (0 = off).")
+            sample_temperature = temp_col.number_input(
+                "Sampling temperature", 0.1, 2.0, 1.0, 0.1, format="%.1f",
+                key="train_sample_temperature", persist_state=keep,
+                help="The model's default spread of sampled styles (the Generate page starts "
+                     "there). Below 1: a little less variety, digits that obey the selector "
+                     "more often.")
             conv_width = width_col.number_input(
                 "Conv channels", 8, 128, 32, 8, key="train_conv_width", persist_state=keep,
                 help="Convolutional models: channels of the first convolution (the second has "
@@ -148,8 +163,10 @@ def settings_form(running: bool) -> VAEConfig | None:
                      # the class settings only mean something for a class-conditioned model
                      encoder_conditional=bool(encoder_conditional) and conditional,
                      consistency_weight=float(consistency) if conditional else 0.0,
+                     style_adversary_weight=float(adversary) if conditional else 0.0,
                      conv_width=int(conv_width),
-                     style_prior_components=int(prior_components))
+                     style_prior_components=int(prior_components),
+                     sample_temperature=float(sample_temperature))
 
 
 LIVE_REFRESH_SECONDS = 2.5

@@ -154,6 +154,11 @@ def recipe_lines(cfg: dict) -> list[str]:
                      f"style codes decoded with random one-hots must be read as the requested "
                      f"class by the model's own classifier (frozen for this term; trains the "
                      f"decoder only)")
+    if cfg.get("style_adversary_weight", 0) > 0:
+        parts.append(f"style adversary (weight {cfg['style_adversary_weight']:g}): a small "
+                     f"network learns to read the class from the encoded style mean, and the "
+                     f"encoder is trained to leave it guessing, so the style carries little of "
+                     f"the class and any style decodes as any class")
     if cfg.get("style_prior_components", 0) > 0:
         parts.append(f"styles are sampled from a {cfg['style_prior_components']}-component "
                      f"full-covariance Gaussian mixture fitted to the encoded training styles "

@@ -40,6 +40,8 @@ def test_list_hidden_from_json_becomes_tuple():
     ({"style_adversary_weight": -1.0, "conditional": True}, "style_adversary_weight"),
     ({"style_adversary_weight": math.inf, "conditional": True}, "style_adversary_weight"),
     ({"style_adversary_weight": 1.0}, "needs a conditional model"),
+    ({"sample_temperature": 0.0}, "sample_temperature"),
+    ({"sample_temperature": 3.0}, "sample_temperature"),
     ({"conv_width": 0}, "conv_width"),
     ({"style_prior_components": -1}, "style_prior_components"),
     ({"style_prior_components": 2.0}, "style_prior_components"),

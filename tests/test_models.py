@@ -230,3 +230,12 @@ def test_style_adversary_trains_itself_and_the_encoder_only(tiny_data):
 def test_a_model_without_the_adversary_has_no_adversary_weights():
     model = VAE(sharp())
     assert model.style_adversary is None and "adversary_loss" not in model.trackers
+
+
+def test_the_default_temperature_is_the_models_own():
+    warm, cool = VAE(sharp(latent_dim=3)), VAE(sharp(latent_dim=3, sample_temperature=0.5))
+    cool.set_weights(warm.get_weights())
+    np.testing.assert_allclose(cool.style_samples(7, 4), 0.5 * warm.style_samples(7, 4),
+                               rtol=1e-6)
+    np.testing.assert_allclose(cool.generate(range(10), 7), warm.generate(range(10), 7, 0.5),
+                               atol=1e-6)

@@ -63,6 +63,10 @@ class VAEConfig:
     style_prior_components: int = 0
     """Components of the Gaussian mixture fitted to the encoded training styles after training
     (an ex-post prior to sample styles from); 0 = sample styles from N(0, I) only."""
+    sample_temperature: float = 1.0
+    """The default spread of sampled styles: N(0, I), or each mixture component, is scaled by
+    it. Below 1 trades a little variety within a component for samples that obey the class
+    slots more often (the "temperature" of Kingma & Dhariwal 2018, who sample Glow at 0.7)."""
 
     def __post_init__(self):
         # Normalise list-like hidden sizes (from JSON or a form) to a tuple before validating.
@@ -110,6 +114,10 @@ class VAEConfig:
         elif self.style_adversary_weight > 0 and not self.conditional:
             yield ("style_adversary_weight needs a conditional model: it keeps the class out of "
                    "the style latent, and only conditional models have class slots.")
+        if (not _is_real(self.sample_temperature) or not math.isfinite(self.sample_temperature)
+                or not 0 < self.sample_temperature <= 2):
+            yield (f"sample_temperature must be a number in (0, 2] (1 = the fitted spread), "
+                   f"not {self.sample_temperature!r}.")
         yield from _int_in("conv_width", self.conv_width, 1, 512)
         yield from _int_in("style_prior_components", self.style_prior_components, 0, 1000,
                            "0 switches the fitted mixture prior off")

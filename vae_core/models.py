@@ -404,14 +404,17 @@ class VAE(keras.Model):
     def default_sampler(self) -> str:
         return "mixture" if self.style_prior is not None else "normal"
 
-    def style_samples(self, seed: int, n: int = 1, temperature: float = 1.0,
+    def style_samples(self, seed: int, n: int = 1, temperature: float | None = None,
                       sampler: str | None = None):
         """n style vectors fixed by the seed alone.
 
         sampler "normal": N(0, temperature^2 I). "mixture": the fitted ex-post mixture, each
         component's spread scaled by temperature. None: the mixture when fitted, else normal.
+        temperature None: the model's `config.sample_temperature`.
         """
         sampler = sampler or self.default_sampler()
+        if temperature is None:
+            temperature = self.config.sample_temperature
         rng = np.random.default_rng(int(seed))
         if sampler == "normal":
             return (rng.standard_normal((n, self.config.latent_dim))
@@ -445,7 +448,8 @@ class VAE(keras.Model):
         slots = np.eye(NUM_CLASSES, dtype=np.float32)[_check_digits(digits)]
         return np.concatenate([styles, slots], axis=1)
 
-    def generate_grid(self, seeds, digits, temperature: float = 1.0, sampler: str | None = None):
+    def generate_grid(self, seeds, digits, temperature: float | None = None,
+                      sampler: str | None = None):
         """Images (len(seeds), len(digits), 28, 28), decoded in one batched call.
 
         Conditional: row i uses the style of seeds[i] for every digit, so a row is one
@@ -464,7 +468,8 @@ class VAE(keras.Model):
                                     for s in seeds])
         return self.decode(codes).reshape(len(seeds), n, 28, 28)
 
-    def generate(self, digits, seed: int, temperature: float = 1.0, sampler: str | None = None):
+    def generate(self, digits, seed: int, temperature: float | None = None,
+                 sampler: str | None = None):
         """float32 (len(digits), 28, 28): one shared style (from seed) written as each digit."""
         return self.generate_grid([seed], digits, temperature, sampler)[0]
 

@@ -157,6 +157,7 @@ def fd_report(model, judge, dataset: Dataset, n: int = FD_SAMPLES, samples=None,
         "reference": f"test set ({len(dataset.x_test)} images)",
         "samples_scored": int(np.prod(np.shape(samples)[:-2])),
         "sampler": sampler or model.default_sampler(),
+        "temperature": model.config.sample_temperature,
         "floor": floor,
         "samples": fd_samples,
         "samples_ratio": fd_samples / max(floor, 1e-12),
@@ -275,8 +276,9 @@ def quality_report(model, judge=None, dataset: Dataset | None = None,
     """Every quality figure for one checkpoint, as a JSON-safe dict.
 
     Conditional models: judge agreement over n/10 style seeds x 10 classes and the FD of those
-    same n samples (default sampler: the fitted mixture when there is one); when the model has a
-    mixture, the N(0, I) sampler's figures too, for comparison.
+    same n samples (default sampler: the fitted mixture when there is one, at the model's
+    sample_temperature); when the model has a mixture, the N(0, I) sampler's figures too, at
+    the same temperature, for comparison.
     """
     dataset = dataset or load_dataset(model.config.dataset)
     judge_file = Path(judge_file) if judge_file else judge_path(model.config.dataset)
