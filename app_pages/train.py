@@ -11,7 +11,7 @@ from vae_core.data import CLASS_NAMES, DISPLAY_NAMES
 ARCH_NAMES = {"mlp": "MLP (fast)", "conv": "Convolutional (slower)"}
 LOSS_NAMES = {"bce": "Binary cross-entropy", "mse": "Squared error"}
 RECIPE_NAMES = {
-    "sharp_conditional_mnist": "Roomy-style digit-conditioned MNIST (experimental, 16-D style)",
+    "sharp_conditional_mnist": "Roomy-style digit-conditioned MNIST (the shipped recipe)",
     "sharp_conditional_fashion": "Roomy-style garment-conditioned Fashion (the shipped recipe)",
 }
 CUSTOM = "custom"

@@ -36,14 +36,14 @@ judge fashion_mnist 8
 
 build() {
     case "$1" in
-    # 2. MNIST, digit-conditioned (Generate page default). A 2-D style latent leaves the digit to
-    #    the 10 class slots (99.9% judge agreement). The roomy-style sharp_conditional_mnist preset
-    #    (16-D, class-aware encoder, consistency loss, style mixture) is not shipped yet: it obeys
-    #    the selector less often (95%); see TUNING.md.
+    # 2. MNIST, digit-conditioned (Generate page default): the sharp_conditional_mnist preset, a
+    #    16-D style with a class-aware encoder, the consistency loss, a style adversary and a
+    #    fitted style mixture, on the convolutional encoder/decoder (see TUNING.md).
     mnist_conditional)
-        run "$PY" -m vae_core train --dataset mnist --arch mlp --latent-dim 2 --hidden 400 \
-            --conditional --beta 1 --recon-loss bce --epochs 20 --batch-size 128 --lr 1e-3 \
-            --seed 0 --out checkpoints/mnist_conditional ;;
+        run "$PY" -m vae_core train --dataset mnist --arch conv --conv-width 32 --latent-dim 16 \
+            --hidden 256 --conditional --encoder-conditional --consistency-weight 1 \
+            --style-adversary-weight 1 --style-prior-components 50 --beta 1 --recon-loss bce \
+            --epochs 12 --batch-size 128 --lr 1e-3 --seed 0 --out checkpoints/mnist_conditional ;;
     # 3. MNIST 2-D latent pair for the Latent page: identical but for beta (1 = KL on, 0 = KL off).
     mnist_2d_kl_on)
         run "$PY" -m vae_core train --dataset mnist --arch mlp --latent-dim 2 --hidden 512 --no-conditional \
@@ -60,8 +60,8 @@ build() {
     fashion_conditional)
         run "$PY" -m vae_core train --dataset fashion_mnist --arch conv --conv-width 32 --latent-dim 16 \
             --hidden 256 --conditional --encoder-conditional --consistency-weight 2 \
-            --style-prior-components 50 --beta 1 --recon-loss bce --epochs 4 --batch-size 128 \
-            --lr 1e-3 --seed 0 --out checkpoints/fashion_conditional ;;
+            --style-adversary-weight 1 --style-prior-components 50 --beta 1 --recon-loss bce \
+            --epochs 12 --batch-size 128 --lr 1e-3 --seed 0 --out checkpoints/fashion_conditional ;;
     fashion_2d_kl_on)
         run "$PY" -m vae_core train --dataset fashion_mnist --arch mlp --latent-dim 2 --hidden 512 --no-conditional \
             --beta 1 --recon-loss bce --epochs 20 --batch-size 128 --lr 1e-3 --seed 0 \

@@ -89,33 +89,24 @@ def test_card_has_the_required_fields(name):
         assert (CHECKPOINTS / name / file).is_file(), file
 
 
-@pytest.mark.xfail(reason="issue 10's targets (a >= 8-D style, agreement >= 99% / 93% with every "
-                          "class >= 80%, sample FD <= 3x / 10x the floor) are not met yet by the "
-                          "shipped models: see checkpoints/TUNING.md", strict=False)
 @pytest.mark.parametrize("name", CONDITIONAL)
-def test_recorded_quality_meets_the_issue_10_bars(name):
+def test_recorded_quality_meets_the_issue_10_agreement_bars(name):
     c = card(name)
     q = c["quality"]
     assert c["latent_dim"] >= 8  # a style latent roomy enough for a real handwriting style
+    assert q["conditional"]["samples"] >= 1000  # at least 100 style seeds x 10 classes
     assert q["conditional"]["agreement"] >= AGREEMENT_BARS[c["dataset"]]
     assert min(q["conditional"]["per_class_agreement"]) >= CLASS_AGREEMENT_BAR
-    assert q["fd"]["samples_ratio"] <= FD_RATIO_BARS[c["dataset"]]
+    assert c["training_seconds"] <= 30 * 60  # trained in <= 30 minutes on this 2-core CPU
 
 
+@pytest.mark.xfail(reason="issue 10's sharpness bar (sample FD <= 3x / 10x the real-data floor) "
+                          "is not met by the shipped models: see checkpoints/TUNING.md",
+                   strict=True)
 @pytest.mark.parametrize("name", CONDITIONAL)
-def test_recorded_quality_figures_are_consistent_and_quoted(models, name):
+def test_recorded_quality_meets_the_issue_10_sharpness_bar(name):
     c = card(name)
-    q = c["quality"]
-    assert q["fd"]["samples_ratio"] == pytest.approx(q["fd"]["samples"] / q["fd"]["floor"])
-    assert q["fd"]["sampler"] == models[name].default_sampler()
-    assert q["fd"]["floor"] < q["fd"]["reconstructions"]  # real held-out data is the best case
-    if models[name].style_prior is not None:
-        assert "fd_normal" in q and "conditional_normal" in q  # N(0, I) figures, for comparison
-    # The model card quotes the recorded figures, not hand-typed ones.
-    readme = (CHECKPOINTS / name / "README.md").read_text()
-    assert f"{100 * q['conditional']['agreement']:.1f}%" in readme
-    assert f"{q['fd']['samples_ratio']:.1f}x the real-data floor" in readme
-    assert f"{q['fd']['reconstructions_ratio']:.1f}x the floor" in readme
+    assert c["quality"]["fd"]["samples_ratio"] <= FD_RATIO_BARS[c["dataset"]]
 
 
 @pytest.mark.parametrize("name", CONDITIONAL)
@@ -170,3 +161,11 @@ def test_sizes_stay_small():
     assert total <= MAX_TOTAL_MB, total
     for judge in CHECKPOINTS.glob("judges/*.keras"):
         assert judge.stat().st_size <= 1.1 * 2**20, judge
+
+
+@pytest.mark.parametrize("name,preset", [("mnist_conditional", "sharp_conditional_mnist"),
+                                         ("fashion_conditional", "sharp_conditional_fashion")])
+def test_the_train_page_recipe_is_the_shipped_one(models, name, preset):
+    from vae_core.config import PRESETS
+
+    assert models[name].config == PRESETS[preset]
