@@ -76,9 +76,9 @@ def settings_form(running: bool) -> VAEConfig | None:
                 "Style latent size", 1, 64, 2, key="train_latent_dim", persist_state=keep,
                 help="How many numbers describe an image. 2 lets you watch the latent space "
                      "organise itself on a plane; 8–20 gives sharper images. A roomy style in a "
-                     "class-conditioned model needs the encoder to see the class and the "
-                     "class-consistency loss (below), or the decoder stops obeying the digit "
-                     "you ask for: the roomy-style recipes set both.")
+                     "class-conditioned model needs the encoder to see the class, the style "
+                     "adversary and the class-consistency loss (below), or the decoder stops "
+                     "obeying the digit you ask for: the roomy-style recipes set all three.")
             hidden = st.text_input(
                 "Hidden layers", "512", key="train_hidden", persist_state=keep,
                 help="Sizes of the dense layers, e.g. 512 or 512,256.")

@@ -99,21 +99,13 @@ class VAEConfig:
         elif self.encoder_conditional and not self.conditional:
             yield ("encoder_conditional needs a conditional model: the encoder reads the "
                    "classifier's softmax, and only conditional models have a classifier.")
-        if (not _is_real(self.consistency_weight) or not math.isfinite(self.consistency_weight)
-                or self.consistency_weight < 0):
-            yield (f"consistency_weight must be a finite number >= 0 (0 switches the class-"
-                   f"consistency loss off), not {self.consistency_weight!r}.")
-        elif self.consistency_weight > 0 and not self.conditional:
-            yield ("consistency_weight needs a conditional model: the loss asks the model's "
-                   "classifier to read the requested class in decoded samples.")
-        if (not _is_real(self.style_adversary_weight)
-                or not math.isfinite(self.style_adversary_weight)
-                or self.style_adversary_weight < 0):
-            yield (f"style_adversary_weight must be a finite number >= 0 (0 switches the style "
-                   f"adversary off), not {self.style_adversary_weight!r}.")
-        elif self.style_adversary_weight > 0 and not self.conditional:
-            yield ("style_adversary_weight needs a conditional model: it keeps the class out of "
-                   "the style latent, and only conditional models have class slots.")
+        yield from self._class_term_weight(
+            "consistency_weight", "the class-consistency loss",
+            "the loss asks the model's classifier to read the requested class in decoded samples")
+        yield from self._class_term_weight(
+            "style_adversary_weight", "the style adversary",
+            "it keeps the class out of the style latent, and only conditional models have class "
+            "slots")
         if (not _is_real(self.sample_temperature) or not math.isfinite(self.sample_temperature)
                 or not 0 < self.sample_temperature <= 2):
             yield (f"sample_temperature must be a number in (0, 2] (1 = the fitted spread), "
@@ -130,6 +122,14 @@ class VAEConfig:
                 or not all(_is_int(h) and 1 <= h <= 8192 for h in self.hidden)):
             yield (f"hidden must be one or more layer sizes between 1 and 8192 "
                    f"(e.g. 512 or 512,256), not {self.hidden!r}.")
+
+    def _class_term_weight(self, name, term, why):
+        """A loss weight >= 0 whose term only exists in conditional models."""
+        value = getattr(self, name)
+        if not _is_real(value) or not math.isfinite(value) or value < 0:
+            yield f"{name} must be a finite number >= 0 (0 switches {term} off), not {value!r}."
+        elif value > 0 and not self.conditional:
+            yield f"{name} needs a conditional model: {why}."
 
     @property
     def decoder_input_dim(self) -> int:
