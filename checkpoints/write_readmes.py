@@ -213,7 +213,8 @@ def index(cards: dict) -> str:
                 else "of every model")
         lines += [f"The last rebuild ({what}) took **{info['total_seconds'] / 60:.1f} minutes** "
                   f"({info['total_seconds']:.0f} s including scoring, finished {info['finished']}) "
-                  f"on this project's 2-core CPU machine, shared with other work.", ""]
+                  f"on this project's 2-core CPU machine, shared with other work."
+                  + (f" {info['note']}" if info.get("note") else ""), ""]
     lines += ["| checkpoint | train s | ELBO | recon / KL | active | clf acc | judge agreement "
               "(confidence) | worst class | sample FD / floor | recon FD / floor | "
               "encoded-mean std | MB |",
