@@ -46,10 +46,10 @@ def test_a_recipe_fills_in_every_setting(checkpoints):
     assert at.number_input(key="train_consistency").value == recipe.consistency_weight
     assert at.number_input(key="train_prior_components").value == recipe.style_prior_components
     assert at.text_input(key="train_hidden").value == ",".join(map(str, recipe.hidden))
-    from app_pages.train import RECIPE_FIELDS
-
-    for key, read in RECIPE_FIELDS.items():  # every field a recipe sets, the adversary included
-        assert at.session_state[key] == read(recipe), key
+    assert at.number_input(key="train_adversary").value == recipe.style_adversary_weight
+    assert at.number_input(key="train_sample_temperature").value == recipe.sample_temperature
+    assert at.number_input(key="train_conv_width").value == recipe.conv_width
+    assert at.number_input(key="train_epochs").value == recipe.epochs
 
 
 def test_invalid_settings_show_a_message(checkpoints):
