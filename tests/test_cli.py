@@ -113,7 +113,11 @@ def with_extra_callback(monkeypatch, callback):
 
 
 def test_interrupt_saves_the_finished_epochs_and_resume_matches_an_uninterrupted_run(
-        tiny_cli_data, tmp_path, capsys, monkeypatch):
+        tiny_cli_data, tmp_path, capsys, monkeypatch, request):
+    # A suite started in the background (`pytest &`) inherits an ignored SIGINT, which the CLI
+    # rightly keeps ignoring; this test needs Python's default handler to start from.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     full, cut = tmp_path / "full", tmp_path / "cut"
     assert cli.main([*TINY, "--epochs", "3", "--out", str(full)]) == 0
     capsys.readouterr()
