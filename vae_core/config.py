@@ -63,6 +63,10 @@ class VAEConfig:
     style_prior_components: int = 0
     """Components of the Gaussian mixture fitted to the encoded training styles after training
     (an ex-post prior to sample styles from); 0 = sample styles from N(0, I) only."""
+    int8_dense: bool = False
+    """Inference only: the Dense layers hold int8 weights with per-channel scales (Keras's int8
+    quantization), a quarter of the float32 file size, for the shipped checkpoints. Set by
+    `python -m vae_core int8 DIR` on a trained checkpoint, never trained with."""
     sample_temperature: float = 1.0
     """The default spread of sampled styles: N(0, I), or each mixture component, is scaled by
     it. Below 1 trades a little variety within a component for samples that obey the class
@@ -85,6 +89,8 @@ class VAEConfig:
                    f"choose one of {', '.join(RECON_LOSSES)}.")
         if not isinstance(self.conditional, bool):
             yield f"'conditional' must be true or false, not {self.conditional!r}."
+        if not isinstance(self.int8_dense, bool):
+            yield f"'int8_dense' must be true or false, not {self.int8_dense!r}."
         if not isinstance(self.bf16, bool):
             yield f"'bf16' must be true or false, not {self.bf16!r}."
         yield from _int_in("latent_dim", self.latent_dim, 1, 512,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from .config import VAEConfig
+from .config import ConfigError, VAEConfig
 from .data import Dataset, load_dataset
 from .history import SnapshotRecorder, TrainingSnapshots, snapshot_indices
 from .models import VAE
@@ -369,6 +369,9 @@ def train(config: VAEConfig, dataset: Dataset | None = None, *,
     NaN/Inf the run stops with status "diverged" and the model is put back to its last epoch with
     finite weights (its initial weights when no epoch finished: `model.epochs_trained` says which).
     """
+    if config.int8_dense:
+        raise ConfigError("int8_dense models are for inference only: train in float32, then "
+                          "run `python -m vae_core int8 DIR` on the checkpoint.")
     dataset = dataset or load_dataset(config.dataset)
     progress = progress or TrainingProgress(config)
     steps = math.ceil(len(dataset.x_train) / config.batch_size)
