@@ -208,4 +208,7 @@ def test_every_config_field_has_a_train_flag():
     flags = {a.dest for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions}
     renamed = {"learning_rate": "lr"}
     for field in dataclasses.fields(VAEConfig):
+        if field.name == "int8_dense":  # set by `python -m vae_core int8`; never trained with
+            assert field.name not in flags
+            continue
         assert renamed.get(field.name, field.name) in flags, field.name
