@@ -27,6 +27,7 @@ RECIPE_FIELDS = {
     "train_bf16": lambda c: c.bf16, "train_encoder_conditional": lambda c: c.encoder_conditional,
     "train_consistency": lambda c: float(c.consistency_weight),
     "train_adversary": lambda c: float(c.style_adversary_weight),
+    "train_realism": lambda c: float(c.realism_weight),
     "train_conv_width": lambda c: c.conv_width,
     "train_prior_components": lambda c: c.style_prior_components,
     "train_sample_temperature": lambda c: float(c.sample_temperature),
@@ -117,7 +118,7 @@ def settings_form(running: bool) -> VAEConfig | None:
                      "Speed section for measurements).")
         with st.expander("Conditional recipe and architecture details"):
             enc_col, cons_col, adv_col = st.columns(3, gap="medium")
-            prior_col, temp_col, width_col = st.columns(3, gap="medium")
+            real_col, prior_col, temp_col, width_col = st.columns(4, gap="medium")
             encoder_conditional = enc_col.toggle(
                 "Encoder sees the class", value=False, key="train_encoder_conditional",
                 persist_state=keep,
@@ -135,6 +136,12 @@ def settings_form(running: bool) -> VAEConfig | None:
                 help="Class-conditioned models: a small network tries to read the digit from "
                      "the style code, and the encoder is trained to leave it guessing, so any "
                      "style can be drawn as any digit (0 = off).")
+            realism = real_col.number_input(
+                "Realism weight", 0.0, 20.0, 0.0, 0.5, format="%.1f",
+                key="train_realism", persist_state=keep,
+                help="A small critic learns to tell training images from decoded ones, and the "
+                     "decoder is trained to fool it: sharp strokes instead of a grey blur "
+                     "(0 = off). Slower per epoch.")
             prior_components = prior_col.number_input(
                 "Style mixture components", 0, 200, 0, key="train_prior_components",
                 persist_state=keep,
@@ -164,6 +171,7 @@ def settings_form(running: bool) -> VAEConfig | None:
                      encoder_conditional=bool(encoder_conditional) and conditional,
                      consistency_weight=float(consistency) if conditional else 0.0,
                      style_adversary_weight=float(adversary) if conditional else 0.0,
+                     realism_weight=float(realism),
                      conv_width=int(conv_width),
                      style_prior_components=int(prior_components),
                      sample_temperature=float(sample_temperature))

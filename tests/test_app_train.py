@@ -47,6 +47,7 @@ def test_a_recipe_fills_in_every_setting(checkpoints):
     assert at.number_input(key="train_prior_components").value == recipe.style_prior_components
     assert at.text_input(key="train_hidden").value == ",".join(map(str, recipe.hidden))
     assert at.number_input(key="train_adversary").value == recipe.style_adversary_weight
+    assert at.number_input(key="train_realism").value == recipe.realism_weight
     assert at.number_input(key="train_sample_temperature").value == recipe.sample_temperature
     assert at.number_input(key="train_conv_width").value == recipe.conv_width
     assert at.number_input(key="train_epochs").value == recipe.epochs

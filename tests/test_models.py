@@ -227,6 +227,42 @@ def test_style_adversary_trains_itself_and_the_encoder_only(tiny_data):
     assert any(moved)  # and the adversary learns from its own loss
 
 
+@pytest.mark.parametrize("conditional", [True, False])
+def test_realism_term_trains_the_decoder_and_the_critic_learns(tiny_data, conditional):
+    """The critic learns real vs decoded from its own loss (stop-gradient on the decoded images);
+    the realism term (-log D(decoded)) moves the decoder and nothing else."""
+    x, y = tiny_data.x_train[:64, ..., None], tiny_data.y_train[:64]
+    config = sharp if conditional else small
+    model = build_model(config(realism_weight=4.0, learning_rate=3e-3))
+    out = {k: ops.convert_to_numpy(v) for k, v in model.compute_losses(x, y).items()}
+    assert out["critic_loss"].shape == (64,) and np.all(out["realism_loss"] > 0)
+    np.testing.assert_allclose(out["loss"], out["main_loss"] + 4.0 * out["realism_loss"],
+                               rtol=1e-5)
+    names = ("encoder", "decoder", "image_critic") + (("classifier",) if conditional else ())
+
+    def after_one_step(weight):
+        m = build_model(config(realism_weight=weight, learning_rate=3e-3))
+        m.set_weights(model.get_weights())
+        logs = m.train_on_batch(x, y, return_dict=True)
+        assert np.isfinite(logs["critic_loss"]) and np.isfinite(logs["realism_loss"])
+        return {name: [w.numpy().copy() for w in getattr(m, name).trainable_weights]
+                for name in names}
+
+    strong, weak = after_one_step(4.0), after_one_step(1e-6)
+    for name in set(names) - {"decoder"}:  # the realism term reaches no other network
+        for a, b in zip(strong[name], weak[name]):
+            np.testing.assert_allclose(a, b, atol=1e-5, err_msg=name)
+    assert any(not np.allclose(a, b, atol=1e-5)
+               for a, b in zip(strong["decoder"], weak["decoder"]))
+    assert any(not np.allclose(a, b)  # the critic learns from its own loss
+               for a, b in zip(strong["image_critic"], model.image_critic.get_weights()))
+
+
+def test_a_model_without_the_realism_term_has_no_critic():
+    model = VAE(sharp())
+    assert model.image_critic is None and "critic_loss" not in model.trackers
+
+
 def test_a_model_without_the_adversary_has_no_adversary_weights():
     model = VAE(sharp())
     assert model.style_adversary is None and "adversary_loss" not in model.trackers

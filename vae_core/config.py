@@ -60,6 +60,11 @@ class VAEConfig:
     class from the encoded style mean; the encoder is trained to leave it guessing (its reading
     pushed towards uniform), so p(style | class) approaches p(style) and any style decodes as a
     realistic image of any class. 0 = off."""
+    realism_weight: float = 0.0
+    """Weight of the realism term (a VAE-GAN term, Larsen et al. 2016). A small image critic
+    learns to tell training images from decoded shuffled style codes (with the requested class,
+    for conditional models: a projection critic, Miyato & Koyama 2018); the decoder is trained to
+    fool it, which draws sharp strokes where a Bernoulli mean would blur them. 0 = off."""
     style_prior_components: int = 0
     """Components of the Gaussian mixture fitted to the encoded training styles after training
     (an ex-post prior to sample styles from); 0 = sample styles from N(0, I) only."""
@@ -112,6 +117,10 @@ class VAEConfig:
             "style_adversary_weight", "the style adversary",
             "it keeps the class out of the style latent, and only conditional models have class "
             "slots")
+        if (not _is_real(self.realism_weight) or not math.isfinite(self.realism_weight)
+                or self.realism_weight < 0):
+            yield (f"realism_weight must be a finite number >= 0 (0 switches the image critic "
+                   f"off), not {self.realism_weight!r}.")
         if (not _is_real(self.sample_temperature) or not math.isfinite(self.sample_temperature)
                 or not 0 < self.sample_temperature <= 2):
             yield (f"sample_temperature must be a number in (0, 2] (1 = the fitted spread), "

@@ -122,6 +122,24 @@ def build_style_adversary(config: VAEConfig) -> keras.Model:
     return keras.Model(z_in, probs, name="style_adversary")
 
 
+def build_image_critic(config: VAEConfig) -> keras.Model:
+    """A real-or-decoded logit per image: the realism term's critic. Two stride-2 convolutions
+    (16 and 32 channels: a fraction of the decoder's cost per step); for conditional models a
+    projection of the class one-hot onto the features (Miyato & Koyama 2018), so it asks "is
+    this a real 7?", not only "is this a real digit?"."""
+    x_in = keras.Input(IMAGE_SHAPE, name="image")
+    x = layers.LeakyReLU(0.2)(layers.Conv2D(16, 3, strides=2, padding="same")(x_in))
+    x = layers.LeakyReLU(0.2)(layers.Conv2D(32, 3, strides=2, padding="same")(x))
+    features = layers.Flatten()(x)
+    logit = layers.Dense(1, name="realism_logit")(features)
+    if not config.conditional:
+        return keras.Model(x_in, logit, name="image_critic")
+    c_in = keras.Input((NUM_CLASSES,), name="class_one_hot")
+    class_embedding = layers.Dense(features.shape[-1], use_bias=False)(c_in)
+    logit = layers.Add()([logit, layers.Dot(axes=1)([features, class_embedding])])
+    return keras.Model([x_in, c_in], logit, name="image_critic")
+
+
 def kl_divergence(z_mean, z_log_var):
     """KL(N(mean, exp(log_var)) || N(0, I)) per latent dimension, in nats."""
     return -0.5 * (1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
@@ -161,6 +179,7 @@ class VAE(keras.Model):
         self.classifier = build_classifier(config) if config.conditional else None
         self.style_adversary = (build_style_adversary(config)
                                 if config.style_adversary_weight > 0 else None)
+        self.image_critic = build_image_critic(config) if config.realism_weight > 0 else None
         if config.int8_dense:
             self._quantize_dense()
         self.sampling = Sampling(seed=config.seed, name="sampling")
@@ -177,7 +196,7 @@ class VAE(keras.Model):
                                                trainable=False, initializer="zeros")
             self.prior_chols = self.add_weight(name="prior_chols", shape=(k, d, d),
                                                trainable=False, initializer="zeros")
-        if config.consistency_weight > 0:
+        if config.consistency_weight > 0 or config.realism_weight > 0:
             self.consistency_seed = keras.random.SeedGenerator(config.seed + 1)
         self._decoder_logits = keras.Model(
             self.decoder.inputs, self.decoder.get_layer("logits").output)
@@ -188,6 +207,8 @@ class VAE(keras.Model):
             names += ["consistency_loss"]
         if config.style_adversary_weight > 0:
             names += ["adversary_loss", "adversary_accuracy"]
+        if config.realism_weight > 0:
+            names += ["critic_loss", "realism_loss"]
         self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
         self.history_log = {}  # per-epoch metrics; filled by `train` or `load_checkpoint`
         self.card = {}  # the checkpoint's card, when loaded from one
@@ -197,7 +218,8 @@ class VAE(keras.Model):
         self.built = True
 
     def _quantize_dense(self):
-        for network in (self.encoder, self.decoder, self.classifier, self.style_adversary):
+        for network in (self.encoder, self.decoder, self.classifier, self.style_adversary,
+                        self.image_critic):
             if network is not None:
                 network.quantize("int8")
 
@@ -279,26 +301,48 @@ class VAE(keras.Model):
             total = total + out["adversary_loss"]
             leak_probs = self.style_adversary(z_mean, training=training)
             out["style_leak_loss"] = -ops.mean(ops.log(ops.clip(leak_probs, 1e-7, 1.0)), axis=-1)
+        if self.config.consistency_weight > 0 or self.image_critic is not None:
+            images, labels = self._shuffled_decodes(z, training)
+        if self.image_critic is not None:
+            # The critic learns from real images and a stop-gradient copy of the decoded ones;
+            # "realism_loss" (non-saturating: -log D(decoded)) trains the decoder only.
+            real_logit = self._critic(x, y, training)
+            fake_logit = self._critic(ops.stop_gradient(images), labels, training)
+            out["critic_loss"] = ops.softplus(-real_logit) + ops.softplus(fake_logit)
+            total = total + out["critic_loss"]
+            out["realism_loss"] = ops.softplus(-self._critic(images, labels, training))
         out["main_loss"] = total
         if self.config.consistency_weight > 0:
-            out["consistency_loss"] = self._consistency_loss(z, training)
+            out["consistency_loss"] = keras.losses.sparse_categorical_crossentropy(
+                labels, self.classifier(images, training=training))
             total = total + self.config.consistency_weight * out["consistency_loss"]
         if self.style_adversary is not None:
             total = total + self.config.style_adversary_weight * out["style_leak_loss"]
+        if self.image_critic is not None:
+            total = total + self.config.realism_weight * out["realism_loss"]
         out["loss"] = total
         return out
 
-    def _consistency_loss(self, z, training):
-        """Decode the batch's style codes, shuffled, with random one-hots; cross-entropy of the
-        classifier's reading of those images against the requested classes (per image)."""
+    def _shuffled_decodes(self, z, training):
+        """The batch's style codes, shuffled (stop-gradient), decoded with random one-hots:
+        images (N, 28, 28, 1) and the requested classes (N,), or None when unconditional."""
         styles = ops.stop_gradient(keras.random.shuffle(z, seed=self.consistency_seed))
+        if not self.config.conditional:
+            return ops.reshape(ops.sigmoid(self._decoder_logits(styles, training=training)),
+                               (-1, *IMAGE_SHAPE)), None
         labels = keras.random.randint((ops.shape(z)[0],), 0, NUM_CLASSES,
                                       seed=self.consistency_seed)
         codes = ops.concatenate([styles, ops.one_hot(labels, NUM_CLASSES)], axis=-1)
         images = ops.reshape(ops.sigmoid(self._decoder_logits(codes, training=training)),
                              (-1, *IMAGE_SHAPE))
-        return keras.losses.sparse_categorical_crossentropy(
-            labels, self.classifier(images, training=training))
+        return images, labels
+
+    def _critic(self, images, labels, training):
+        """The image critic's logit per image (N,); conditional critics also see the class."""
+        inputs = ops.reshape(ops.cast(images, "float32"), (-1, *IMAGE_SHAPE))
+        if self.config.conditional:
+            inputs = [inputs, ops.one_hot(ops.cast(labels, "int32"), NUM_CLASSES)]
+        return ops.reshape(self.image_critic(inputs, training=training), (-1,))
 
     def _update_trackers(self, losses):
         for name, tracker in self.trackers.items():
@@ -318,6 +362,8 @@ class VAE(keras.Model):
             partial.append(("consistency_loss", self.config.consistency_weight, self.decoder))
         if self.style_adversary is not None:
             partial.append(("style_leak_loss", self.config.style_adversary_weight, self.encoder))
+        if self.image_critic is not None:
+            partial.append(("realism_loss", self.config.realism_weight, self.decoder))
         with tf.GradientTape(persistent=bool(partial)) as tape:
             losses = self.compute_losses(x, y, training=True)
             loss = ops.mean(losses["main_loss"])
