@@ -37,13 +37,15 @@ judge fashion_mnist 8
 build() {
     case "$1" in
     # 2. MNIST, digit-conditioned (Generate page default): the sharp_conditional_mnist preset, a
-    #    16-D style with a class-aware encoder, the consistency loss, a style adversary and a
-    #    fitted style mixture, on the convolutional encoder/decoder (see TUNING.md).
+    #    16-D style with a class-aware encoder, the consistency loss, a style adversary, the
+    #    realism critic and a fitted style mixture, on the convolutional encoder/decoder
+    #    (see TUNING.md).
     mnist_conditional)
         run "$PY" -m vae_core train --dataset mnist --arch conv --conv-width 32 --latent-dim 16 \
             --hidden 256 --conditional --encoder-conditional --consistency-weight 1 \
-            --style-adversary-weight 1 --style-prior-components 50 --beta 1 --recon-loss bce \
-            --epochs 12 --batch-size 128 --lr 1e-3 --seed 0 --out checkpoints/mnist_conditional ;;
+            --style-adversary-weight 1 --realism-weight 3 --style-prior-components 50 --beta 1 \
+            --recon-loss bce --epochs 10 --batch-size 128 --lr 1e-3 --seed 0 \
+            --out checkpoints/mnist_conditional ;;
     # 3. MNIST 2-D latent pair for the Latent page: identical but for beta (1 = KL on, 0 = KL off).
     mnist_2d_kl_on)
         run "$PY" -m vae_core train --dataset mnist --arch mlp --latent-dim 2 --hidden 512 --no-conditional \
@@ -54,14 +56,14 @@ build() {
             --beta 0 --recon-loss bce --epochs 20 --batch-size 128 --lr 1e-3 --seed 0 \
             --out checkpoints/mnist_2d_kl_off ;;
     # 4. Fashion-MNIST, class-conditioned (garment selector): the sharp_conditional_fashion preset,
-    #    a class-aware encoder, the consistency loss (weight 2) and a style mixture with a
-    #    convolutional encoder/decoder, 4 epochs. Neither a style adversary nor 12 epochs kept
+    #    a class-aware encoder, the consistency loss (weight 4), the realism critic and a style
+    #    mixture with a convolutional encoder/decoder, 6 epochs. A style adversary did not keep
     #    sandals >= 80% (see TUNING.md); and a 2-D KL-on model.
     fashion_conditional)
         run "$PY" -m vae_core train --dataset fashion_mnist --arch conv --conv-width 32 --latent-dim 16 \
-            --hidden 256 --conditional --encoder-conditional --consistency-weight 2 \
-            --style-prior-components 50 --beta 1 --recon-loss bce --epochs 4 --batch-size 128 \
-            --lr 1e-3 --seed 0 --out checkpoints/fashion_conditional ;;
+            --hidden 256 --conditional --encoder-conditional --consistency-weight 4 \
+            --realism-weight 3 --style-prior-components 50 --beta 1 --recon-loss bce --epochs 6 \
+            --batch-size 128 --lr 1e-3 --seed 0 --out checkpoints/fashion_conditional ;;
     fashion_2d_kl_on)
         run "$PY" -m vae_core train --dataset fashion_mnist --arch mlp --latent-dim 2 --hidden 512 --no-conditional \
             --beta 1 --recon-loss bce --epochs 20 --batch-size 128 --lr 1e-3 --seed 0 \

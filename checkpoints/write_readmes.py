@@ -208,7 +208,9 @@ def index(cards: dict) -> str:
         "was chosen: [TUNING.md](TUNING.md).",
         "",
     ]
-    if info:
+    if info and "total_seconds" not in info:  # models built step by step, not in one make_all run
+        lines += [info.get("note", ""), ""]
+    elif info:
         what = (f"of {info['models'].replace(' ', ', ')}" if info.get("models")
                 else "of every model")
         lines += [f"The last rebuild ({what}) took **{info['total_seconds'] / 60:.1f} minutes** "

@@ -99,13 +99,7 @@ def test_recorded_quality_meets_the_issue_10_agreement_bars(name):
     assert min(q["conditional"]["per_class_agreement"]) >= CLASS_AGREEMENT_BAR
 
 
-@pytest.mark.parametrize("name", [
-    "mnist_conditional",
-    pytest.param("fashion_conditional", marks=pytest.mark.xfail(
-        strict=True, reason="its card records 1,908 s, trained while the 2-core machine ran at "
-                            "load 13-24; the same command took 421.5 s on the quiet machine "
-                            "(a rerun whose sandals fell below 80%, so not shipped: TUNING.md)")),
-])
+@pytest.mark.parametrize("name", CONDITIONAL)
 def test_recorded_training_time_meets_the_issue_10_bar(name):
     assert card(name)["training_seconds"] <= 30 * 60  # <= 30 minutes on this 2-core CPU
 
