@@ -216,6 +216,6 @@ PRESETS = {
         style_adversary_weight=1.0, realism_weight=3.0, style_prior_components=50),
     "sharp_conditional_fashion": VAEConfig(
         dataset="fashion_mnist", arch="conv", conv_width=32, latent_dim=16, conditional=True,
-        beta=1.0, hidden=(256,), epochs=6, encoder_conditional=True, consistency_weight=4.0,
+        beta=1.0, hidden=(256,), epochs=10, encoder_conditional=True, consistency_weight=4.0,
         realism_weight=3.0, style_prior_components=50),
 }
