@@ -326,13 +326,12 @@ class VAE(keras.Model):
     def _shuffled_decodes(self, z, training):
         """The batch's style codes, shuffled (stop-gradient), decoded with random one-hots:
         images (N, 28, 28, 1) and the requested classes (N,), or None when unconditional."""
-        styles = ops.stop_gradient(keras.random.shuffle(z, seed=self.consistency_seed))
-        if not self.config.conditional:
-            return ops.reshape(ops.sigmoid(self._decoder_logits(styles, training=training)),
-                               (-1, *IMAGE_SHAPE)), None
-        labels = keras.random.randint((ops.shape(z)[0],), 0, NUM_CLASSES,
-                                      seed=self.consistency_seed)
-        codes = ops.concatenate([styles, ops.one_hot(labels, NUM_CLASSES)], axis=-1)
+        codes = ops.stop_gradient(keras.random.shuffle(z, seed=self.consistency_seed))
+        labels = None
+        if self.config.conditional:
+            labels = keras.random.randint((ops.shape(z)[0],), 0, NUM_CLASSES,
+                                          seed=self.consistency_seed)
+            codes = ops.concatenate([codes, ops.one_hot(labels, NUM_CLASSES)], axis=-1)
         images = ops.reshape(ops.sigmoid(self._decoder_logits(codes, training=training)),
                              (-1, *IMAGE_SHAPE))
         return images, labels
