@@ -40,6 +40,9 @@ def test_list_hidden_from_json_becomes_tuple():
     ({"style_adversary_weight": -1.0, "conditional": True}, "style_adversary_weight"),
     ({"style_adversary_weight": math.inf, "conditional": True}, "style_adversary_weight"),
     ({"style_adversary_weight": 1.0}, "needs a conditional model"),
+    ({"realism_weight": -1.0}, "realism_weight must be a finite number >= 0"),
+    ({"realism_weight": math.nan, "conditional": True}, "realism_weight"),
+    ({"realism_weight": True}, "realism_weight"),
     ({"sample_temperature": 0.0}, "sample_temperature"),
     ({"sample_temperature": 3.0}, "sample_temperature"),
     ({"conv_width": 0}, "conv_width"),
@@ -91,3 +94,8 @@ def test_presets_are_valid_sharp_conditional_configs():
         assert preset.conditional and preset.encoder_conditional
         assert preset.latent_dim >= 8 and preset.style_prior_components > 0
         assert VAEConfig.from_json(preset.to_json()) == preset
+
+
+def test_the_realism_term_needs_no_class_slots():
+    # The critic judges unconditional decodes too; only the class-term weights need class slots.
+    assert VAEConfig(realism_weight=2.0).realism_weight == 2.0

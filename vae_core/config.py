@@ -117,10 +117,7 @@ class VAEConfig:
             "style_adversary_weight", "the style adversary",
             "it keeps the class out of the style latent, and only conditional models have class "
             "slots")
-        if (not _is_real(self.realism_weight) or not math.isfinite(self.realism_weight)
-                or self.realism_weight < 0):
-            yield (f"realism_weight must be a finite number >= 0 (0 switches the image critic "
-                   f"off), not {self.realism_weight!r}.")
+        yield from self._loss_weight("realism_weight", "the image critic")
         if (not _is_real(self.sample_temperature) or not math.isfinite(self.sample_temperature)
                 or not 0 < self.sample_temperature <= 2):
             yield (f"sample_temperature must be a number in (0, 2] (1 = the fitted spread), "
@@ -138,12 +135,17 @@ class VAEConfig:
             yield (f"hidden must be one or more layer sizes between 1 and 8192 "
                    f"(e.g. 512 or 512,256), not {self.hidden!r}.")
 
-    def _class_term_weight(self, name, term, why):
-        """A loss weight >= 0 whose term only exists in conditional models."""
+    def _loss_weight(self, name, term):
+        """A loss weight: a finite number >= 0, where 0 switches its term off."""
         value = getattr(self, name)
         if not _is_real(value) or not math.isfinite(value) or value < 0:
             yield f"{name} must be a finite number >= 0 (0 switches {term} off), not {value!r}."
-        elif value > 0 and not self.conditional:
+
+    def _class_term_weight(self, name, term, why):
+        """A loss weight whose term only exists in conditional models."""
+        problems = list(self._loss_weight(name, term))
+        yield from problems
+        if not problems and getattr(self, name) > 0 and not self.conditional:
             yield f"{name} needs a conditional model: {why}."
 
     @property
