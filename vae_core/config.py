@@ -62,10 +62,9 @@ class VAEConfig:
     realistic image of any class. 0 = off."""
     realism_weight: float = 0.0
     """Weight of the realism term (a VAE-GAN term, Larsen et al. 2016). A small image critic
-    learns to tell training images from decoded ones, both the batch's shuffled style codes and
-    its reconstructions (with the class, for conditional models: a projection critic, Miyato &
-    Koyama 2018); the decoder is trained to fool it, which draws sharp strokes where a Bernoulli
-    mean would blur them. 0 = off."""
+    learns to tell training images from decoded shuffled style codes (with the requested class,
+    for conditional models: a projection critic, Miyato & Koyama 2018); the decoder is trained to
+    fool it, which draws sharp strokes where a Bernoulli mean would blur them. 0 = off."""
     style_prior_components: int = 0
     """Components of the Gaussian mixture fitted to the encoded training styles after training
     (an ex-post prior to sample styles from); 0 = sample styles from N(0, I) only."""

@@ -304,22 +304,13 @@ class VAE(keras.Model):
         if self.config.consistency_weight > 0 or self.image_critic is not None:
             images, labels = self._shuffled_decodes(z, training)
         if self.image_critic is not None:
-            # The critic learns from real images and a stop-gradient copy of two kinds of decoded
-            # ones: the shuffled codes' images and the reconstructions (as in Larsen et al. 2016;
-            # the sampler draws near encoded codes, so both are what a sample looks like).
-            # "realism_loss" (non-saturating: -log D(decoded), both kinds) trains the decoder only.
-            fakes = ops.concatenate([images, ops.reshape(ops.sigmoid(logits), (-1, *IMAGE_SHAPE))],
-                                    axis=0)
-            fake_labels = None if labels is None else ops.concatenate(
-                [ops.cast(labels, "int32"), ops.cast(y, "int32")], axis=0)
-            n = ops.shape(x)[0]
+            # The critic learns from real images and a stop-gradient copy of the decoded ones;
+            # "realism_loss" (non-saturating: -log D(decoded)) trains the decoder only.
             real_logit = self._critic(x, y, training)
-            fake_logit = self._critic(ops.stop_gradient(fakes), fake_labels, training)
-            out["critic_loss"] = ops.softplus(-real_logit) + 0.5 * (
-                ops.softplus(fake_logit[:n]) + ops.softplus(fake_logit[n:]))
+            fake_logit = self._critic(ops.stop_gradient(images), labels, training)
+            out["critic_loss"] = ops.softplus(-real_logit) + ops.softplus(fake_logit)
             total = total + out["critic_loss"]
-            fooled = ops.softplus(-self._critic(fakes, fake_labels, training))
-            out["realism_loss"] = 0.5 * (fooled[:n] + fooled[n:])
+            out["realism_loss"] = ops.softplus(-self._critic(images, labels, training))
         out["main_loss"] = total
         if self.config.consistency_weight > 0:
             out["consistency_loss"] = keras.losses.sparse_categorical_crossentropy(
