@@ -51,9 +51,13 @@ def test_training_updates_live_and_ends_with_results(app_url):
 def test_box_selection_on_the_latent_map_decodes_its_centre(app_url):
     with browser_page() as page:
         visit(page, app_url, PAGES["latent"])
+        # Plotly draws after the script run ends (its bundle loads lazily): on a cold, busy
+        # machine the drag layer can appear after "idle", so wait for it before measuring it.
+        drag_layer = page.locator(".stPlotlyChart").first.locator(".nsewdrag").first
+        drag_layer.wait_for(state="visible", timeout=60_000)
         sliders = page.locator('[data-testid="stSlider"]')
         before = sliders.all_inner_texts()
-        area = page.locator(".stPlotlyChart").first.locator(".nsewdrag").first.bounding_box()
+        area = drag_layer.bounding_box()
         x, y = area["x"] + area["width"] * 0.65, area["y"] + area["height"] * 0.25
         page.mouse.move(x, y)
         page.mouse.down()
