@@ -51,8 +51,8 @@ def test_training_updates_live_and_ends_with_results(app_url):
 def test_box_selection_on_the_latent_map_decodes_its_centre(app_url):
     with browser_page() as page:
         visit(page, app_url, PAGES["latent"])
-        # Plotly draws after the script run ends (its bundle loads lazily): on a cold, busy
-        # machine the drag layer can appear after "idle", so wait for it before measuring it.
+        # On a cold clone the chart's drag layer was not drawn yet at "idle" (bounding_box() was
+        # None in a CI dry run), so wait for it before measuring it.
         drag_layer = page.locator(".stPlotlyChart").first.locator(".nsewdrag").first
         drag_layer.wait_for(state="visible", timeout=60_000)
         sliders = page.locator('[data-testid="stSlider"]')
