@@ -28,6 +28,7 @@ RECIPE_FIELDS = {
     "train_consistency": lambda c: float(c.consistency_weight),
     "train_adversary": lambda c: float(c.style_adversary_weight),
     "train_realism": lambda c: float(c.realism_weight),
+    "train_realism_recons": lambda c: c.realism_on_reconstructions,
     "train_conv_width": lambda c: c.conv_width,
     "train_prior_components": lambda c: c.style_prior_components,
     "train_sample_temperature": lambda c: float(c.sample_temperature),
@@ -142,6 +143,13 @@ def settings_form(running: bool) -> VAEConfig | None:
                 help="A small critic learns to tell training images from decoded ones, and the "
                      "decoder is trained to fool it: sharp strokes instead of a grey blur "
                      "(0 = off). Slower per epoch.")
+            realism_recons = real_col.toggle(
+                "Critic judges reconstructions too", value=False, key="train_realism_recons",
+                persist_state=keep,
+                help="With the realism weight above 0: the critic also sees the model's "
+                     "reconstructions of the batch, not only decoded random styles. Sharper "
+                     "Fashion-MNIST samples; on MNIST it makes digits drawn in another "
+                     "digit's style worse (measured in checkpoints/TUNING.md).")
             prior_components = prior_col.number_input(
                 "Style mixture components", 0, 200, 0, key="train_prior_components",
                 persist_state=keep,
@@ -172,6 +180,8 @@ def settings_form(running: bool) -> VAEConfig | None:
                      consistency_weight=float(consistency) if conditional else 0.0,
                      style_adversary_weight=float(adversary) if conditional else 0.0,
                      realism_weight=float(realism),
+                     # like the class settings: only meaningful with the critic on
+                     realism_on_reconstructions=bool(realism_recons) and float(realism) > 0,
                      conv_width=int(conv_width),
                      style_prior_components=int(prior_components),
                      sample_temperature=float(sample_temperature))

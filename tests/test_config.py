@@ -43,6 +43,8 @@ def test_list_hidden_from_json_becomes_tuple():
     ({"realism_weight": -1.0}, "realism_weight must be a finite number >= 0"),
     ({"realism_weight": math.nan, "conditional": True}, "realism_weight"),
     ({"realism_weight": True}, "realism_weight"),
+    ({"realism_on_reconstructions": True}, "needs the realism term on"),
+    ({"realism_on_reconstructions": 1, "realism_weight": 1.0}, "must be true or false"),
     ({"sample_temperature": 0.0}, "sample_temperature"),
     ({"sample_temperature": 3.0}, "sample_temperature"),
     ({"conv_width": 0}, "conv_width"),
@@ -84,6 +86,7 @@ def test_a_config_json_from_before_the_sharp_recipe_loads_with_the_old_behaviour
     assert not config.encoder_conditional and config.consistency_weight == 0
     assert config.style_adversary_weight == 0
     assert config.conv_width == 32 and config.style_prior_components == 0
+    assert not config.realism_on_reconstructions
 
 
 def test_presets_are_valid_sharp_conditional_configs():

@@ -227,12 +227,17 @@ def test_style_adversary_trains_itself_and_the_encoder_only(tiny_data):
     assert any(moved)  # and the adversary learns from its own loss
 
 
-@pytest.mark.parametrize("conditional", [True, False])
-def test_realism_term_trains_the_decoder_and_the_critic_learns(tiny_data, conditional):
+@pytest.mark.parametrize("conditional, on_recons", [(True, False), (False, False), (True, True)])
+def test_realism_term_trains_the_decoder_and_the_critic_learns(tiny_data, conditional, on_recons):
     """The critic learns real vs decoded from its own loss (stop-gradient on the decoded images);
-    the realism term (-log D(decoded)) moves the decoder and nothing else."""
+    the realism term (-log D(decoded)) moves the decoder and nothing else, even when the critic
+    also judges reconstructions (whose codes come from the encoder)."""
     x, y = tiny_data.x_train[:64, ..., None], tiny_data.y_train[:64]
-    config = sharp if conditional else small
+    base = sharp if conditional else small
+
+    def config(**kw):
+        return base(realism_on_reconstructions=on_recons, **kw)
+
     model = build_model(config(realism_weight=4.0, learning_rate=3e-3))
     out = {k: ops.convert_to_numpy(v) for k, v in model.compute_losses(x, y).items()}
     assert out["critic_loss"].shape == (64,) and np.all(out["realism_loss"] > 0)
@@ -256,6 +261,38 @@ def test_realism_term_trains_the_decoder_and_the_critic_learns(tiny_data, condit
                for a, b in zip(strong["decoder"], weak["decoder"]))
     assert any(not np.allclose(a, b)  # the critic learns from its own loss
                for a, b in zip(strong["image_critic"], model.image_critic.get_weights()))
+
+
+@pytest.mark.parametrize("conditional", [True, False])
+@pytest.mark.parametrize("on_recons", [True, False])
+def test_what_the_critic_is_shown_as_decoded_images(tiny_data, conditional, on_recons,
+                                                     monkeypatch):
+    """The critic's decoded images are the shuffled codes' images, followed, when it also judges
+    reconstructions, by the batch's own reconstructions (same z as a forward pass) labelled with
+    the true classes."""
+    x, y = tiny_data.x_train[:16, ..., None], tiny_data.y_train[:16]
+    config = (sharp if conditional else small)(realism_weight=1.0,
+                                               realism_on_reconstructions=on_recons)
+    model, twin = build_model(config), build_model(config)  # same seeds: the same z
+    twin.set_weights(model.get_weights())
+    seen, critic = [], model._critic
+
+    def recording_critic(images, labels, training):
+        seen.append((ops.convert_to_numpy(images),
+                     None if labels is None else ops.convert_to_numpy(labels)))
+        return critic(images, labels, training)
+
+    monkeypatch.setattr(model, "_critic", recording_critic)
+    model.compute_losses(x, y)
+    (real, _), (fakes, labels) = seen[0], seen[1]
+    np.testing.assert_allclose(real.reshape(16, -1), x.reshape(16, -1))
+    assert fakes.shape == ((32 if on_recons else 16), 28, 28, 1)
+    reconstructions = ops.convert_to_numpy(twin(x)).reshape(16, -1)
+    assert not np.allclose(fakes[:16].reshape(16, -1), reconstructions, atol=1e-3)
+    if on_recons:
+        np.testing.assert_allclose(fakes[16:].reshape(16, -1), reconstructions, atol=1e-5)
+        if conditional:
+            np.testing.assert_array_equal(labels[16:], y)
 
 
 def test_a_model_without_the_realism_term_has_no_critic():

@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--realism-weight", type=float, default=DEFAULTS.realism_weight,
                    help="weight of the realism term: an image critic the decoder learns to fool, "
                         "for sharp strokes (0 = off)")
+    t.add_argument("--realism-on-reconstructions", action=argparse.BooleanOptionalAction,
+                   default=DEFAULTS.realism_on_reconstructions,
+                   help="the image critic also judges the batch's reconstructions (sharper "
+                        "Fashion-MNIST samples; see checkpoints/TUNING.md)")
     t.add_argument("--sample-temperature", type=float, default=DEFAULTS.sample_temperature,
                    help="default spread of sampled styles (1 = as fitted; 0.7 trades a little "
                         "variety for samples that obey the class more often)")
@@ -220,7 +224,9 @@ def _train(args, argv) -> int:
             encoder_conditional=args.encoder_conditional,
             consistency_weight=args.consistency_weight, conv_width=args.conv_width,
             style_adversary_weight=args.style_adversary_weight,
-            realism_weight=args.realism_weight, sample_temperature=args.sample_temperature,
+            realism_weight=args.realism_weight,
+            realism_on_reconstructions=args.realism_on_reconstructions,
+            sample_temperature=args.sample_temperature,
             style_prior_components=args.style_prior_components, bf16=args.bf16)
         out = Path(args.out)
         max_images, no_eval = args.max_train_images, args.no_eval

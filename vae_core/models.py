@@ -306,11 +306,22 @@ class VAE(keras.Model):
         if self.image_critic is not None:
             # The critic learns from real images and a stop-gradient copy of the decoded ones;
             # "realism_loss" (non-saturating: -log D(decoded)) trains the decoder only.
+            fakes, fake_labels = images, labels
+            if self.config.realism_on_reconstructions:
+                # The batch's reconstructions too, with their true classes (Larsen et al. 2016).
+                fakes = ops.concatenate(
+                    [images, ops.reshape(ops.sigmoid(logits), (-1, *IMAGE_SHAPE))], axis=0)
+                fake_labels = None if labels is None else ops.concatenate(
+                    [ops.cast(labels, "int32"), ops.cast(y, "int32")], axis=0)
             real_logit = self._critic(x, y, training)
-            fake_logit = self._critic(ops.stop_gradient(images), labels, training)
-            out["critic_loss"] = ops.softplus(-real_logit) + ops.softplus(fake_logit)
+            caught = ops.softplus(self._critic(ops.stop_gradient(fakes), fake_labels, training))
+            fooled = ops.softplus(-self._critic(fakes, fake_labels, training))
+            if self.config.realism_on_reconstructions:  # each kind of decoded image at half weight
+                n = ops.shape(x)[0]
+                caught, fooled = 0.5 * (caught[:n] + caught[n:]), 0.5 * (fooled[:n] + fooled[n:])
+            out["critic_loss"] = ops.softplus(-real_logit) + caught
             total = total + out["critic_loss"]
-            out["realism_loss"] = ops.softplus(-self._critic(images, labels, training))
+            out["realism_loss"] = fooled
         out["main_loss"] = total
         if self.config.consistency_weight > 0:
             out["consistency_loss"] = keras.losses.sparse_categorical_crossentropy(
