@@ -112,6 +112,32 @@ def with_extra_callback(monkeypatch, callback):
     monkeypatch.setattr("vae_core.training.train", train)
 
 
+class InterruptTwiceAfter(InterruptAfter):
+    """A first Ctrl-C, then a second one while the first is being handled."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epoch:
+            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
+
+
+def test_a_second_ctrl_c_stops_at_once_and_still_says_how_to_resume(
+        tiny_cli_data, tmp_path, capsys, monkeypatch, request):
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
+    cut = tmp_path / "cut"
+    with monkeypatch.context() as m:
+        with_extra_callback(m, InterruptTwiceAfter(2))
+        assert cli.main([*TINY, "--epochs", "3", "--out", str(cut)]) == 128 + signal.SIGINT
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Stopped by a second SIGINT" in err
+    assert f"Resume with: python -m vae_core train --resume {cut}" in err
+    assert "holds the 2 finished epoch(s) of 3" in err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    assert cli.main(["train", "--resume", str(cut)]) == 0
+    assert vae_core.load_checkpoint(cut).epochs_trained == 3
+
+
 def test_interrupt_saves_the_finished_epochs_and_resume_matches_an_uninterrupted_run(
         tiny_cli_data, tmp_path, capsys, monkeypatch, request):
     # A suite started in the background (`pytest &`) inherits an ignored SIGINT, which the CLI

@@ -252,21 +252,26 @@ def _train(args, argv) -> int:
           f"({len(dataset.x_train)} images): {config.to_dict()}", flush=True)
     steps = math.ceil(len(dataset.x_train) / config.batch_size)
     saver = EpochCheckpoint(out, steps, resume.history if resume else {}, card, settings)
-    with SignalStop() as stop:
-        result = train(config, dataset, stop_event=stop.event, resume=resume,
-                       callbacks=[EpochSummary(config.epochs, steps), saver],
-                       verbose=1 if sys.stdout.isatty() else 0, previews=False)
-    resume_cmd = f"python -m vae_core train --resume {shlex.quote(str(out))}"
-    if stop.signum is not None and result.status != "done":
-        name = signal.Signals(stop.signum).name
+    def stopped(how: str, signum: int) -> int:
         if saver.saved_epochs:
-            print(f"Stopped by {name}. The checkpoint {out} holds the {saver.saved_epochs} "
+            print(f"Stopped by {how}. The checkpoint {out} holds the {saver.saved_epochs} "
                   f"finished epoch(s) of {config.epochs}; the unfinished epoch is not kept. "
-                  f"Resume with: {resume_cmd}", file=sys.stderr, flush=True)
+                  f"Resume with: python -m vae_core train --resume {shlex.quote(str(out))}",
+                  file=sys.stderr, flush=True)
         else:
-            print(f"Stopped by {name} before the first epoch finished: no checkpoint was "
+            print(f"Stopped by {how} before the first epoch finished: no checkpoint was "
                   "written; run the command again to start over.", file=sys.stderr, flush=True)
-        return 128 + stop.signum
+        return 128 + signum
+
+    try:
+        with SignalStop() as stop:
+            result = train(config, dataset, stop_event=stop.event, resume=resume,
+                           callbacks=[EpochSummary(config.epochs, steps), saver],
+                           verbose=1 if sys.stdout.isatty() else 0, previews=False)
+    except Interrupted:  # a second Ctrl-C: the finished epochs on disk are still resumable
+        return stopped("a second SIGINT", signal.SIGINT)
+    if stop.signum is not None and result.status != "done":
+        return stopped(signal.Signals(stop.signum).name, stop.signum)
     if result.status == "diverged":
         where = (f"The checkpoint {out} keeps epoch {saver.saved_epochs}, the last good one "
                  f"(resume with a smaller --lr is not possible: start a new run)."
