@@ -96,11 +96,11 @@ def model_card(name: str, card: dict, cards: dict) -> str:
             worst = min(c["per_class_agreement"])
             class_verdict = "meets" if worst >= CLASS_AGREEMENT_BAR else "**misses**"
             names = CLASS_NAMES[cfg["dataset"]]
-            sampler = q.get("fd", {}).get("sampler", "normal")
+            sampler = SAMPLER_TEXT[q.get("fd", {}).get("sampler", "normal")]
             lines += [
                 f"- **Judge agreement: {pct(c['agreement'])}** over {c['samples']} samples "
-                f"({c['style_seeds']} style seeds x 10 classes, styles from the {sampler} "
-                f"sampler): the judge's top class is the requested one. The target is "
+                f"({c['style_seeds']} style seeds x 10 classes, styles from {sampler}): "
+                f"the judge's top class is the requested one. The target is "
                 f"{pct(bar)}: this model {verdict} it.",
                 f"- Judge mean confidence on the samples: {c['mean_confidence']:.3f} (top class); "
                 f"{c['mean_prob_requested']:.3f} for the requested class.",
@@ -144,6 +144,9 @@ def model_card(name: str, card: dict, cards: dict) -> str:
     return "\n".join(lines)
 
 
+SAMPLER_TEXT = {"mixture": "the fitted mixture", "normal": "N(0, I)"}
+
+
 def recipe_lines(cfg: dict) -> list[str]:
     parts = []
     if cfg.get("encoder_conditional"):
@@ -159,6 +162,13 @@ def recipe_lines(cfg: dict) -> list[str]:
                      f"network learns to read the class from the encoded style mean, and the "
                      f"encoder is trained to leave it guessing, so the style carries little of "
                      f"the class and any style decodes as any class")
+    if cfg.get("realism_weight", 0) > 0:
+        parts.append(f"realism term (weight {cfg['realism_weight']:g}): a small image critic "
+                     f"learns to tell training images from decoded shuffled style codes"
+                     + (" and from the batch's reconstructions (each kind at half the weight)"
+                        if cfg.get("realism_on_reconstructions") else "")
+                     + ", and the decoder (only) is trained to fool it: sharp strokes instead "
+                       "of a grey blur")
     if cfg.get("style_prior_components", 0) > 0:
         parts.append(f"styles are sampled from a {cfg['style_prior_components']}-component "
                      f"full-covariance Gaussian mixture fitted to the encoded training styles "
@@ -173,7 +183,7 @@ def fd_lines(q: dict, cfg: dict) -> list[str]:
         f"- **Frechet distance of {fd['samples_scored']:,} samples to the test set: "
         f"{fd['samples']:.2f}, {fd['samples_ratio']:.1f}x the real-data floor** "
         f"({fd['floor']:.3f} = 10,000 real training images vs the test set), in the judge's "
-        f"penultimate-layer (Dense-64) feature space; styles from the {fd['sampler']} sampler."
+        f"penultimate-layer (Dense-64) feature space; styles from {SAMPLER_TEXT[fd['sampler']]}."
         + (f" The target for conditional models is at most {bar:g}x: this model "
            f"{'meets' if fd['samples_ratio'] <= bar else '**misses**'} it."
            if cfg["conditional"] and bar else ""),

@@ -220,9 +220,9 @@ def parse_hidden(text: str) -> tuple[int, ...]:
 # Named recipes the Train page can offer (and `make_all.sh` ships): see checkpoints/TUNING.md for
 # how they were chosen. The class-conditioned encoder (and, for MNIST, the style adversary) keep
 # the class out of the style latent, the consistency loss makes the decoder obey the class slots,
-# the realism critic makes it draw sharp strokes, and the fitted style mixture samples styles
-# where the training images really lie, so a 16-D style stays both faithful and sharp. They are
-# exactly what checkpoints/make_all.sh ships.
+# the realism critic makes it draw sharp strokes (for Fashion it also judges reconstructions),
+# and for MNIST the fitted style mixture samples styles where the training images really lie, so
+# a 16-D style stays both faithful and sharp. They are exactly what checkpoints/make_all.sh ships.
 PRESETS = {
     "sharp_conditional_mnist": VAEConfig(
         dataset="mnist", arch="conv", conv_width=32, latent_dim=16, conditional=True, beta=1.0,
@@ -231,5 +231,5 @@ PRESETS = {
     "sharp_conditional_fashion": VAEConfig(
         dataset="fashion_mnist", arch="conv", conv_width=32, latent_dim=16, conditional=True,
         beta=1.0, hidden=(256,), epochs=10, encoder_conditional=True, consistency_weight=4.0,
-        realism_weight=3.0, style_prior_components=50),
+        realism_weight=3.0, realism_on_reconstructions=True),
 }
