@@ -50,8 +50,9 @@ def recipe_picker():
         key="train_recipe", on_change=apply_recipe,
         help="Fills in every setting below with a recipe; you can still change any of them. "
              "The roomy-style recipes give a 16-D handwriting style (more variety, a better "
-             "restyle of your own digit) and obey the digit selector most of the time "
-             "(measured in checkpoints/TUNING.md); the shipped models use a small style.")
+             "restyle of your own digit) that still obeys the digit selector; they are how the "
+             "shipped conditional models were trained (measured in checkpoints/TUNING.md). "
+             "Each takes about half an hour on two CPU cores.")
 
 
 def settings_form(running: bool) -> VAEConfig | None:
