@@ -63,3 +63,17 @@ def check_uploads(names, tmp_path, monkeypatch):
     assert_calm(at)
     assert not at.error
     assert at.selectbox(key=models.ACTIVE).value.startswith("uploaded-")
+
+
+@pytest.mark.parametrize("name, data", [("notes.txt", b"not a checkpoint"),
+                                        ("model.keras", b"PK\x03\x04 cut short")])
+def test_a_file_that_is_not_named_zip_gets_a_sentence_too(checkpoints, name, data):
+    """The browser only offers .zip files, but a client can send any name; the content check
+    answers it, not an exception from the uploader's type filter."""
+    at = open_app()
+    before = list(at.selectbox(key=models.ACTIVE).options)
+    upload(at, name, data)
+    assert_calm(at)
+    assert [e.value[:len(f"Could not load {name}: ")] for e in at.error] == [
+        f"Could not load {name}: "]
+    assert list(at.selectbox(key=models.ACTIVE).options) == before

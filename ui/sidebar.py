@@ -43,8 +43,10 @@ def draw():
 def checkpoint_uploader():
     """Bring back a model downloaded from the Train page (a checkpoint zip) into this session."""
     with st.expander("Load a checkpoint", icon=":material/upload:"):
-        st.file_uploader("Checkpoint zip", type="zip", key=UPLOAD, on_change=_load_upload,
-                         help="A zip downloaded from the Train page. It is loaded safely (no "
+        # No `type=` filter: Streamlit raises on any other extension before the callback runs
+        # (a client can send one); load_checkpoint_zip checks the content itself.
+        st.file_uploader("Checkpoint zip", key=UPLOAD, on_change=_load_upload,
+                         help="A .zip downloaded from the Train page. It is loaded safely (no "
                               "code runs) and appears in the model list above.")
         problem = st.session_state.get("upload_problem")
         if problem:
