@@ -55,15 +55,20 @@ with temp_col:
                                  f"model's own setting ({default_temperature:g}), the one its "
                                  "card's quality figures were measured at.")
 
-SAMPLER_NAMES = {"mixture": "Where real styles lie (fitted mixture)", "normal": "Standard normal N(0, I)"}
+SAMPLER_NAMES = {"class": "Each digit's own styles (class-matched)",
+                 "mixture": "Where real styles lie (fitted mixture)",
+                 "normal": "Standard normal N(0, I)"}
 sampler = None  # the model's default
-if model.style_prior is not None:
+if len(model.available_samplers()) > 1:
     sampler = st.radio(
-        "Draw styles from", list(SAMPLER_NAMES), format_func=SAMPLER_NAMES.get, horizontal=True,
-        key="gen_sampler", persist_state="session",
-        help="The fitted mixture samples styles where the encoder put the training images, so "
-             "samples look like real handwriting. N(0, I) is the VAE's own prior: it also lands "
-             "in the gaps between real styles, where the decoder only guesses (blurrier).")
+        "Draw styles from", model.available_samplers(), format_func=SAMPLER_NAMES.get,
+        horizontal=True, key=f"gen_sampler_{'_'.join(model.available_samplers())}",
+        persist_state="session",
+        help="Class-matched: the seed's style is written into each digit's own range of real "
+             "styles, so no digit is drawn in a hand only another digit has. The fitted mixture "
+             "samples styles where the encoder put the training images, whatever their digit. "
+             "N(0, I) is the VAE's own prior: it also lands in the gaps between real styles, "
+             "where the decoder only guesses (blurrier).")
 
 seeds = [int(seed) + i for i in range(count)]
 if all_ten:

@@ -46,7 +46,7 @@ def style_class_leak(model, dataset) -> float:
 
 def score(model, dataset, judge, samples_per_fd=10_000) -> dict:
     out = {}
-    samplers = ["mixture", "normal"] if model.style_prior is not None else ["normal"]
+    samplers = model.available_samplers()
     for sampler in samplers:
         grid = generated_samples(model, sampler, samples_per_fd)
         q = conditional_agreement(model, judge, range(len(grid)), grid=grid)

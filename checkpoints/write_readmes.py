@@ -111,7 +111,7 @@ def model_card(name: str, card: dict, cards: dict) -> str:
             ]
             if "conditional_normal" in q:
                 n = q["conditional_normal"]
-                lines.append(f"- With styles from N(0, I) instead of the fitted mixture: "
+                lines.append(f"- With styles from N(0, I) instead of {sampler}: "
                              f"agreement {pct(n['agreement'])}, worst class "
                              f"{pct(min(n['per_class_agreement']))}.")
             lines.append("- How the recipe was chosen: [../TUNING.md](../TUNING.md).")
@@ -144,7 +144,8 @@ def model_card(name: str, card: dict, cards: dict) -> str:
     return "\n".join(lines)
 
 
-SAMPLER_TEXT = {"mixture": "the fitted mixture", "normal": "N(0, I)"}
+SAMPLER_TEXT = {"class": "class-matched Gaussians", "mixture": "the fitted mixture",
+                "normal": "N(0, I)"}
 
 
 def recipe_lines(cfg: dict) -> list[str]:
@@ -169,10 +170,19 @@ def recipe_lines(cfg: dict) -> list[str]:
                         if cfg.get("realism_on_reconstructions") else "")
                      + ", and the decoder (only) is trained to fool it: sharp strokes instead "
                        "of a grey blur")
-    if cfg.get("style_prior_components", 0) > 0:
-        parts.append(f"styles are sampled from a {cfg['style_prior_components']}-component "
+    k = cfg.get("style_prior_components", 0)
+    if k and cfg.get("class_matched_styles"):
+        parts.append(f"a {k}-component full-covariance Gaussian mixture fitted to the encoded "
+                     f"training styles is stored inside model.keras too (a Generate-page option)")
+    elif k:
+        parts.append(f"styles are sampled from a {k}-component "
                      f"full-covariance Gaussian mixture fitted to the encoded training styles "
                      f"after training (stored inside model.keras); N(0, I) remains available")
+    if cfg.get("class_matched_styles"):
+        parts.append("class-matched styles (the default sampler): one full-covariance Gaussian "
+                     "per class is fitted to the encoded training styles, and a seed's noise is "
+                     "written into each class's own spread, so a seed is one hand for every "
+                     "class")
     return [f"- {p[0].upper()}{p[1:]}." for p in parts]
 
 
@@ -193,7 +203,7 @@ def fd_lines(q: dict, cfg: dict) -> list[str]:
     if "fd_normal" in q:
         lines.append(f"- Samples with styles from N(0, I) instead: FD {q['fd_normal']['samples']:.2f}, "
                      f"{q['fd_normal']['samples_ratio']:.1f}x the floor (compare: what sampling "
-                     f"from the fitted mixture changes).")
+                     f"from {SAMPLER_TEXT[fd['sampler']]} changes).")
     return lines
 
 

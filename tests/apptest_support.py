@@ -21,10 +21,11 @@ PAGES = tuple(f"app_pages/{name}.py"
               for name in ("home", "train", "generate", "latent", "digit"))
 
 TINY_MODELS = {
-    # the shipped conditional models' design, in miniature: class-aware encoder, consistency
-    # loss and a fitted style mixture
+    # the shipped MNIST conditional model's design, in miniature: class-aware encoder,
+    # consistency loss, a fitted style mixture and class-matched styles
     "mnist_conditional": dict(conditional=True, latent_dim=4, encoder_conditional=True,
-                              consistency_weight=1.0, style_prior_components=3),
+                              consistency_weight=1.0, style_prior_components=3,
+                              class_matched_styles=True),
     "mnist_2d_kl_on": dict(latent_dim=2, beta=1.0),
     "mnist_2d_kl_off": dict(latent_dim=2, beta=0.0),
 }

@@ -2,6 +2,7 @@
 
 import pytest
 
+import vae_core
 from ui import models
 from apptest_support import (PAGES, ROOT, assert_calm, checkpoints,  # noqa: F401 (fixtures)
                              image_urls, open_app, texts, tiny_checkpoints)
@@ -52,16 +53,22 @@ def test_generate_changes_with_digit_and_seed(checkpoints):
     assert_calm(at)
 
 
-def test_generate_draws_styles_from_the_fitted_mixture_or_the_normal_prior(checkpoints):
+def sampler_radio(at):
+    return next(r for r in at.radio if r.key.startswith("gen_sampler"))
+
+
+def test_generate_offers_the_models_samplers_its_default_first(checkpoints):
     at = open_app("app_pages/generate.py")
-    sampler = at.radio(key="gen_sampler")
-    assert sampler.value == "mixture"  # the model's default when a mixture is fitted
-    mixture = image_urls(at)
+    model = vae_core.load_checkpoint(checkpoints / "mnist_conditional")
+    sampler = sampler_radio(at)
+    assert len(sampler.options) == len(model.available_samplers()) > 1
+    assert sampler.value == model.default_sampler() != "normal"
+    default = image_urls(at)
     sampler.set_value("normal").run()
     assert_calm(at)
-    assert image_urls(at) != mixture
-    at.radio(key="gen_sampler").set_value("mixture").run()
-    assert image_urls(at) == mixture  # a pure function of the seed and the sampler
+    assert image_urls(at) != default
+    sampler_radio(at).set_value(model.default_sampler()).run()
+    assert image_urls(at) == default  # a pure function of the seed and the sampler
 
 
 def test_generate_unconditional_model_disables_digit_choice(checkpoints):
@@ -70,7 +77,7 @@ def test_generate_unconditional_model_disables_digit_choice(checkpoints):
     at.switch_page("app_pages/generate.py").run()
     assert_calm(at)
     assert at.pills(key="gen_digit").disabled
-    assert not [r for r in at.radio if r.key == "gen_sampler"]  # no mixture: no sampler choice
+    assert not [r for r in at.radio if r.key.startswith("gen_sampler")]  # N(0, I) only: no choice
     assert "unconditional" in texts(at)
     assert image_urls(at)
 

@@ -50,6 +50,8 @@ def test_list_hidden_from_json_becomes_tuple():
     ({"conv_width": 0}, "conv_width"),
     ({"style_prior_components": -1}, "style_prior_components"),
     ({"style_prior_components": 2.0}, "style_prior_components"),
+    ({"class_matched_styles": True}, "needs a conditional model"),
+    ({"class_matched_styles": "yes", "conditional": True}, "must be true or false"),
 ])
 def test_impossible_values_raise_one_clear_error(changes, words):
     with pytest.raises(ConfigError, match=words):
@@ -86,7 +88,7 @@ def test_a_config_json_from_before_the_sharp_recipe_loads_with_the_old_behaviour
     assert not config.encoder_conditional and config.consistency_weight == 0
     assert config.style_adversary_weight == 0
     assert config.conv_width == 32 and config.style_prior_components == 0
-    assert not config.realism_on_reconstructions
+    assert not config.realism_on_reconstructions and not config.class_matched_styles
 
 
 def test_presets_are_valid_sharp_conditional_configs():

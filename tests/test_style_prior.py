@@ -5,7 +5,7 @@ import pytest
 
 from vae_core import VAEConfig, load_checkpoint, save_checkpoint
 from vae_core.models import VAE
-from vae_core.style_prior import GaussianMixture, fit_gmm
+from vae_core.style_prior import GaussianMixture, fit_class_gaussians, fit_gmm
 
 TRUE_MEANS = np.array([[-4.0, 0.0], [4.0, 0.0], [0.0, 5.0]])
 TRUE_WEIGHTS = np.array([0.5, 0.3, 0.2])
@@ -85,3 +85,48 @@ def test_the_first_samples_do_not_depend_on_how_many_are_drawn():
     gmm = fit_gmm(known_mixture(), 3)
     many = gmm.sample(np.random.default_rng(3), 10)
     np.testing.assert_array_equal(gmm.sample(np.random.default_rng(3), 1), many[:1])
+
+
+def test_class_gaussians_fit_each_class_and_fall_back_to_all_points():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(-3, 0.5, (400, 2)), rng.normal(4, 2.0, (400, 2))])
+    classes = np.repeat([0, 1], 400)
+    means, chols = fit_class_gaussians(x, classes, 3)
+    assert means.shape == (3, 2) and chols.shape == (3, 2, 2)
+    np.testing.assert_allclose(means[:2], [[-3, -3], [4, 4]], atol=0.3)
+    stds = np.sqrt(np.diagonal(chols @ np.swapaxes(chols, 1, 2), axis1=1, axis2=2))
+    np.testing.assert_allclose(stds[:2], [[0.5, 0.5], [2.0, 2.0]], rtol=0.15)
+    np.testing.assert_allclose(means[2], x.mean(0))  # class 2 never seen: all points
+
+
+def test_class_matched_styles_write_one_noise_into_each_digits_spread(tmp_path, tiny_data):
+    config = VAEConfig(conditional=True, encoder_conditional=True, latent_dim=3, hidden=(16,),
+                       style_prior_components=2, class_matched_styles=True)
+    model = VAE(config)
+    assert model.class_styles is None and model.default_sampler() == "normal"
+    with pytest.raises(ValueError, match="no fitted class-matched styles"):
+        model.generate_grid([0], [1], sampler="class")
+    model.fit_style_prior(tiny_data.x_train)
+    assert model.available_samplers() == ["class", "mixture", "normal"]
+    means, chols = model.class_styles
+    encoded, _ = model.encode(tiny_data.x_train)
+    read = model.classify(tiny_data.x_train).argmax(1)
+    c = np.bincount(read).argmax()  # the class the untrained classifier reads most
+    np.testing.assert_allclose(means[c], encoded[read == c].mean(0), atol=1e-5)
+
+    grid = model.generate_grid([7, 8], range(10), temperature=0.5)
+    eps = model.style_samples(7, 1, 1.0, "normal")[0]  # seed 7's noise, shared by its row
+    styles = means + 0.5 * np.einsum("cij,j->ci", chols, eps)
+    np.testing.assert_allclose(grid[0], model.decode(model.latent_codes(styles, range(10))),
+                               atol=1e-5)
+    np.testing.assert_allclose(  # the same style draw as style_samples gives, digit by digit
+        model.style_samples(7, 10, 0.5, "class", digits=range(10))[3],
+        means[3] + 0.5 * chols[3] @ model.style_samples(7, 10, 1.0, "normal")[3], atol=1e-5)
+    with pytest.raises(ValueError, match="depend on the digit"):
+        model.style_samples(7, 2, sampler="class")
+    assert not np.allclose(grid, model.generate_grid([7, 8], range(10), 0.5, "mixture"))
+
+    loaded = load_checkpoint(save_checkpoint(model, tmp_path / "ck"))  # safe_mode
+    np.testing.assert_allclose(loaded.class_styles[1], chols, atol=1e-6)
+    np.testing.assert_allclose(loaded.generate_grid([7, 8], range(10), temperature=0.5), grid,
+                               atol=1e-6)

@@ -215,3 +215,10 @@ def test_the_sharp_recipe_trains_streams_its_consistency_loss_and_fits_the_prior
     assert "val_consistency_loss" in result.history
     assert result.model.style_prior is not None  # fitted at the end of training
     assert result.model.default_sampler() == "mixture"
+
+
+def test_class_matched_styles_alone_are_fitted_at_the_end_of_training(tiny_data):
+    result = train(tiny(conditional=True, latent_dim=3, class_matched_styles=True, epochs=1),
+                   tiny_data, validate=False)
+    assert result.model.style_prior is None and result.model.class_styles is not None
+    assert result.model.available_samplers() == ["class", "normal"]

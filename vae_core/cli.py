@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
                    default=DEFAULTS.style_prior_components,
                    help="Gaussian-mixture components fitted to the encoded training styles after "
                         "training, to sample styles from (0 = N(0, I) only)")
+    t.add_argument("--class-matched-styles", action=argparse.BooleanOptionalAction,
+                   default=DEFAULTS.class_matched_styles,
+                   help="conditional models: after training, fit one style Gaussian per class and "
+                        "sample from them (a seed is one noise written into each digit's spread)")
     t.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=DEFAULTS.bf16,
                    help="mixed precision: bfloat16 maths, float32 weights and losses")
     t.add_argument("--out", default=None,
@@ -227,7 +231,8 @@ def _train(args, argv) -> int:
             realism_weight=args.realism_weight,
             realism_on_reconstructions=args.realism_on_reconstructions,
             sample_temperature=args.sample_temperature,
-            style_prior_components=args.style_prior_components, bf16=args.bf16)
+            style_prior_components=args.style_prior_components,
+            class_matched_styles=args.class_matched_styles, bf16=args.bf16)
         out = Path(args.out)
         max_images, no_eval = args.max_train_images, args.no_eval
     if out.exists() and not out.is_dir():

@@ -73,6 +73,12 @@ class VAEConfig:
     style_prior_components: int = 0
     """Components of the Gaussian mixture fitted to the encoded training styles after training
     (an ex-post prior to sample styles from); 0 = sample styles from N(0, I) only."""
+    class_matched_styles: bool = False
+    """Conditional models: after training, also fit one full-covariance Gaussian per class to the
+    encoded training styles (class = the model's own reading) and sample from them by default.
+    A seed draws one noise vector and writes it into every class's own spread (mu_c + L_c eps),
+    so a seed is still one hand for all digits, at the same place in each digit's range of
+    styles, and no digit is drawn in a style only another digit has (checkpoints/TUNING.md)."""
     int8_dense: bool = False
     """Inference only: the Dense layers hold int8 weights with per-channel scales (Keras's int8
     quantization), a quarter of the float32 file size, for the shipped checkpoints. Set by
@@ -137,6 +143,11 @@ class VAEConfig:
         yield from _int_in("conv_width", self.conv_width, 1, 512)
         yield from _int_in("style_prior_components", self.style_prior_components, 0, 1000,
                            "0 switches the fitted mixture prior off")
+        if not isinstance(self.class_matched_styles, bool):
+            yield f"'class_matched_styles' must be true or false, not {self.class_matched_styles!r}."
+        elif self.class_matched_styles and not self.conditional:
+            yield ("class_matched_styles needs a conditional model: it fits one style "
+                   "distribution per class, and only conditional models have class slots.")
         if not _is_real(self.beta) or not math.isfinite(self.beta) or self.beta < 0:
             yield f"beta must be a finite number >= 0 (0 switches KL off), not {self.beta!r}."
         if (not _is_real(self.learning_rate) or not math.isfinite(self.learning_rate)

@@ -16,7 +16,7 @@ from keras import layers, ops
 from .config import IMAGE_SHAPE, NUM_CLASSES, VAEConfig
 from .style_prior import GaussianMixture
 
-SAMPLERS = ("mixture", "normal")
+SAMPLERS = ("class", "mixture", "normal")
 
 _PIXELS = int(np.prod(IMAGE_SHAPE))
 _INFERENCE_BATCH = 2048
@@ -196,6 +196,16 @@ class VAE(keras.Model):
                                                trainable=False, initializer="zeros")
             self.prior_chols = self.add_weight(name="prior_chols", shape=(k, d, d),
                                                trainable=False, initializer="zeros")
+        if config.class_matched_styles:
+            # One Gaussian per class (means and Cholesky factors), saved the same way; all-zero
+            # factors = not fitted yet.
+            d = config.latent_dim
+            self.class_style_means = self.add_weight(
+                name="class_style_means", shape=(NUM_CLASSES, d), trainable=False,
+                initializer="zeros")
+            self.class_style_chols = self.add_weight(
+                name="class_style_chols", shape=(NUM_CLASSES, d, d), trainable=False,
+                initializer="zeros")
         if config.consistency_weight > 0 or config.realism_weight > 0:
             self.consistency_seed = keras.random.SeedGenerator(config.seed + 1)
         self._decoder_logits = keras.Model(
@@ -475,16 +485,34 @@ class VAE(keras.Model):
         self.prior_means.assign(np.asarray(gmm.means, np.float32))
         self.prior_chols.assign(np.asarray(gmm.chols, np.float32))
 
+    @property
+    def class_styles(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The fitted per-class style Gaussians (means (10, D), Cholesky factors (10, D, D)), or
+        None (not configured or not fitted)."""
+        if not self.config.class_matched_styles:
+            return None
+        chols = np.asarray(ops.convert_to_numpy(self.class_style_chols), np.float64)
+        if not chols.any():
+            return None
+        return np.asarray(ops.convert_to_numpy(self.class_style_means), np.float64), chols
+
+    def available_samplers(self) -> list[str]:
+        """The samplers this model can use, its default first."""
+        fitted = {"class": self.class_styles is not None, "mixture": self.style_prior is not None}
+        return [s for s in SAMPLERS if fitted.get(s, True)]
+
     def default_sampler(self) -> str:
-        return "mixture" if self.style_prior is not None else "normal"
+        return self.available_samplers()[0]
 
     def style_samples(self, seed: int, n: int = 1, temperature: float | None = None,
-                      sampler: str | None = None):
+                      sampler: str | None = None, digits=None):
         """n style vectors fixed by the seed alone.
 
         sampler "normal": N(0, temperature^2 I). "mixture": the fitted ex-post mixture, each
-        component's spread scaled by temperature. None: the mixture when fitted, else normal.
-        temperature None: the model's `config.sample_temperature`.
+        component's spread scaled by temperature. "class": each row's noise written into the
+        spread of the class `digits[i]` (needs digits). None: the model's default (class-matched
+        when fitted, else the mixture when fitted, else normal). temperature None: the model's
+        `config.sample_temperature`.
         """
         sampler = sampler or self.default_sampler()
         if temperature is None:
@@ -493,6 +521,12 @@ class VAE(keras.Model):
         if sampler == "normal":
             return (rng.standard_normal((n, self.config.latent_dim))
                     * temperature).astype(np.float32)
+        if sampler == "class":
+            if digits is None or len(digits) != n:
+                raise ValueError("Class-matched styles depend on the digit: pass one digit per "
+                                 "style (digits=...).")
+            return self._class_matched(rng.standard_normal((n, self.config.latent_dim)),
+                                       digits, temperature)
         if sampler != "mixture":
             raise ValueError(f"Unknown sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}.")
         prior = self.style_prior
@@ -501,17 +535,37 @@ class VAE(keras.Model):
                              "sampler='normal', or train with style_prior_components > 0.")
         return prior.sample(rng, n, temperature)
 
-    def fit_style_prior(self, images, seed: int | None = None) -> GaussianMixture:
-        """Fit the configured mixture to the encoded means of `images` and store it in the model."""
-        from .style_prior import fit_gmm
+    def _class_matched(self, eps, digits, temperature) -> np.ndarray:
+        """mu_d + temperature * L_d eps, row by row (eps (N, D) or (1, D) shared by all rows)."""
+        fitted = self.class_styles
+        if fitted is None:
+            raise ValueError("This model has no fitted class-matched styles: sample with "
+                             "sampler='normal', or train with class_matched_styles on.")
+        means, chols = fitted
+        digits = _check_digits(digits)
+        eps = np.broadcast_to(np.asarray(eps, np.float64), (len(digits), means.shape[1]))
+        return (means[digits] + temperature * np.einsum("nij,nj->ni", chols[digits], eps)
+                ).astype(np.float32)
 
-        if not self.config.style_prior_components:
-            raise ValueError("This model has no room for a style mixture: set "
-                             "style_prior_components > 0 in its config.")
+    def fit_style_prior(self, images, seed: int | None = None) -> GaussianMixture | None:
+        """Fit the configured ex-post style priors (the mixture, the class-matched Gaussians) to
+        the encoded means of `images` and store them in the model; returns the mixture."""
+        from .style_prior import fit_class_gaussians, fit_gmm
+
+        if not (self.config.style_prior_components or self.config.class_matched_styles):
+            raise ValueError("This model has no room for a style prior: set "
+                             "style_prior_components > 0 or class_matched_styles in its config.")
         means, _ = self.encode(images)
-        gmm = fit_gmm(means, self.config.style_prior_components,
-                      seed=self.config.seed if seed is None else seed)
-        self.set_style_prior(gmm)
+        gmm = None
+        if self.config.style_prior_components:
+            gmm = fit_gmm(means, self.config.style_prior_components,
+                          seed=self.config.seed if seed is None else seed)
+            self.set_style_prior(gmm)
+        if self.config.class_matched_styles:
+            class_means, chols = fit_class_gaussians(means, self.classify(images).argmax(1),
+                                                     NUM_CLASSES)
+            self.class_style_means.assign(class_means.astype(np.float32))
+            self.class_style_chols.assign(chols.astype(np.float32))
         return gmm
 
     def latent_codes(self, styles, digits=None):
@@ -532,7 +586,13 @@ class VAE(keras.Model):
         """
         digits = list(digits)
         n = len(digits)
-        if self.classifier is not None:
+        if self.classifier is not None and (sampler or self.default_sampler()) == "class":
+            # One noise per seed (its N(0, I) draw), written into each digit's own spread.
+            t = self.config.sample_temperature if temperature is None else temperature
+            styles = np.concatenate([self._class_matched(self.style_samples(s, 1, 1.0, "normal"),
+                                                         digits, t) for s in seeds])
+            codes = self.latent_codes(styles, digits * len(seeds))
+        elif self.classifier is not None:
             styles = np.concatenate(
                 [np.repeat(self.style_samples(s, 1, temperature, sampler), n, axis=0)
                  for s in seeds])

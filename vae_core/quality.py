@@ -276,9 +276,9 @@ def quality_report(model, judge=None, dataset: Dataset | None = None,
     """Every quality figure for one checkpoint, as a JSON-safe dict.
 
     Conditional models: judge agreement over n/10 style seeds x 10 classes and the FD of those
-    same n samples (default sampler: the fitted mixture when there is one, at the model's
-    sample_temperature); when the model has a mixture, the N(0, I) sampler's figures too, at
-    the same temperature, for comparison.
+    same n samples (the model's default sampler, at its sample_temperature: class-matched
+    styles, else the fitted mixture, else N(0, I)); when that is not N(0, I), the N(0, I)
+    sampler's figures too, at the same temperature, for comparison.
     """
     dataset = dataset or load_dataset(model.config.dataset)
     judge_file = Path(judge_file) if judge_file else judge_path(model.config.dataset)
@@ -292,7 +292,8 @@ def quality_report(model, judge=None, dataset: Dataset | None = None,
         },
         "latent": latent_scale(model, dataset),
     }
-    samplers = [model.default_sampler()] + (["normal"] if model.style_prior is not None else [])
+    samplers = [model.default_sampler()] + (["normal"] if model.default_sampler() != "normal"
+                                            else [])
     for sampler in samplers:
         samples = generated_samples(model, sampler, n)
         suffix = "" if sampler == samplers[0] else f"_{sampler}"

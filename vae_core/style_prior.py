@@ -114,3 +114,22 @@ def _component_log_probs(x, gmm: GaussianMixture) -> np.ndarray:
 def _logsumexp(a, axis):
     m = a.max(axis=axis, keepdims=True)
     return (m + np.log(np.exp(a - m).sum(axis=axis, keepdims=True))).squeeze(axis)
+
+
+def fit_class_gaussians(x, classes, num_classes: int, reg: float = 1e-4):
+    """One full-covariance Gaussian per class: means (C, D) and lower Cholesky factors (C, D, D).
+
+    A class with too few points for a covariance (fewer than D + 1) gets the Gaussian of all
+    points, so a model that never reads some class still samples something sensible for it.
+    """
+    x = np.asarray(x, np.float64)
+    classes = np.asarray(classes)
+    d = x.shape[1]
+
+    def gaussian(points):
+        return points.mean(0), np.linalg.cholesky(np.cov(points.T).reshape(d, d) + reg * np.eye(d))
+
+    pooled = gaussian(x)
+    fits = [gaussian(x[classes == c]) if (classes == c).sum() > d else pooled
+            for c in range(num_classes)]
+    return np.stack([m for m, _ in fits]), np.stack([c for _, c in fits])

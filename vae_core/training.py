@@ -419,9 +419,10 @@ def train(config: VAEConfig, dataset: Dataset | None = None, *,
                          if validate else None),
         shuffle=False,  # the pipeline shuffles, seeded
         callbacks=all_callbacks, verbose=verbose)
-    if (config.style_prior_components and guard.diverged_at is None
+    if ((config.style_prior_components or config.class_matched_styles)
+            and guard.diverged_at is None
             and math.isfinite(float((fit.history.get("loss") or [math.nan])[-1]))):
-        model.fit_style_prior(dataset.x_train)  # the ex-post style prior (seconds, numpy EM)
+        model.fit_style_prior(dataset.x_train)  # the ex-post style priors (seconds, numpy)
     seconds = time.time() - started
     new = dict(fit.history)
     model.training_snapshots = recorder.snapshots()
