@@ -150,8 +150,8 @@ def settings_form(running: bool) -> VAEConfig | None:
                 persist_state=keep,
                 help="With the realism weight above 0: the critic also sees the model's "
                      "reconstructions of the batch, not only decoded random styles. Sharper "
-                     "Fashion-MNIST samples; on MNIST it makes digits drawn in another "
-                     "digit's style worse (measured in checkpoints/TUNING.md).")
+                     "samples; on MNIST only together with class-matched styles (measured in "
+                     "checkpoints/TUNING.md).")
             prior_components = prior_col.number_input(
                 "Style mixture components", 0, 200, 0, key="train_prior_components",
                 persist_state=keep,

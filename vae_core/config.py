@@ -68,8 +68,9 @@ class VAEConfig:
     realism_on_reconstructions: bool = False
     """With the realism term on: the critic also judges the batch's reconstructions (as Larsen et
     al. 2016 do), each kind of decoded image at half the weight. It sharpened Fashion-MNIST
-    samples (N(0, I) styles: FD 49.6x -> 38.6x the floor) but made MNIST's worse (7.3x -> 9.5x):
-    see checkpoints/TUNING.md."""
+    samples (N(0, I) styles: FD 49.6x -> 38.6x the floor); on MNIST it sharpened reconstructions
+    but made samples from the shared mixture worse (7.3x -> 9.5x), and pays only together with
+    class-matched styles (3.9x): see checkpoints/TUNING.md."""
     style_prior_components: int = 0
     """Components of the Gaussian mixture fitted to the encoded training styles after training
     (an ex-post prior to sample styles from); 0 = sample styles from N(0, I) only."""
@@ -231,14 +232,15 @@ def parse_hidden(text: str) -> tuple[int, ...]:
 # Named recipes the Train page can offer (and `make_all.sh` ships): see checkpoints/TUNING.md for
 # how they were chosen. The class-conditioned encoder (and, for MNIST, the style adversary) keep
 # the class out of the style latent, the consistency loss makes the decoder obey the class slots,
-# the realism critic makes it draw sharp strokes (for Fashion it also judges reconstructions),
-# and for MNIST the fitted style mixture samples styles where the training images really lie, so
-# a 16-D style stays both faithful and sharp. They are exactly what checkpoints/make_all.sh ships.
+# the realism critic (which also judges reconstructions) makes it draw sharp strokes, and MNIST
+# samples each digit's style from that digit's own fitted range (class-matched styles), so a 16-D
+# style stays both faithful and sharp. They are exactly what checkpoints/make_all.sh ships.
 PRESETS = {
     "sharp_conditional_mnist": VAEConfig(
         dataset="mnist", arch="conv", conv_width=32, latent_dim=16, conditional=True, beta=1.0,
         hidden=(256,), epochs=10, encoder_conditional=True, consistency_weight=1.0,
-        style_adversary_weight=1.0, realism_weight=3.0, style_prior_components=50),
+        style_adversary_weight=1.0, realism_weight=3.0, realism_on_reconstructions=True,
+        style_prior_components=50, class_matched_styles=True),
     "sharp_conditional_fashion": VAEConfig(
         dataset="fashion_mnist", arch="conv", conv_width=32, latent_dim=16, conditional=True,
         beta=1.0, hidden=(256,), epochs=10, encoder_conditional=True, consistency_weight=4.0,
