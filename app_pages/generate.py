@@ -59,10 +59,11 @@ SAMPLER_NAMES = {"class": "Each digit's own styles (class-matched)",
                  "mixture": "Where real styles lie (fitted mixture)",
                  "normal": "Standard normal N(0, I)"}
 sampler = None  # the model's default
-if len(model.available_samplers()) > 1:
+samplers = model.available_samplers()
+if len(samplers) > 1:
     sampler = st.radio(
-        "Draw styles from", model.available_samplers(), format_func=SAMPLER_NAMES.get,
-        horizontal=True, key=f"gen_sampler_{'_'.join(model.available_samplers())}",
+        "Draw styles from", samplers, format_func=SAMPLER_NAMES.get, horizontal=True,
+        key=f"gen_sampler_{'_'.join(samplers)}",  # a model with other samplers: a fresh choice
         persist_state="session",
         help="Class-matched: the seed's style is written into each digit's own range of real "
              "styles, so no digit is drawn in a hand only another digit has. The fitted mixture "

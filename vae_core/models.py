@@ -589,8 +589,8 @@ class VAE(keras.Model):
         if self.classifier is not None and (sampler or self.default_sampler()) == "class":
             # One noise per seed (its N(0, I) draw), written into each digit's own spread.
             t = self.config.sample_temperature if temperature is None else temperature
-            styles = np.concatenate([self._class_matched(self.style_samples(s, 1, 1.0, "normal"),
-                                                         digits, t) for s in seeds])
+            eps = np.concatenate([self.style_samples(s, 1, 1.0, "normal") for s in seeds])
+            styles = self._class_matched(np.repeat(eps, n, axis=0), digits * len(seeds), t)
             codes = self.latent_codes(styles, digits * len(seeds))
         elif self.classifier is not None:
             styles = np.concatenate(

@@ -292,8 +292,7 @@ def quality_report(model, judge=None, dataset: Dataset | None = None,
         },
         "latent": latent_scale(model, dataset),
     }
-    samplers = [model.default_sampler()] + (["normal"] if model.default_sampler() != "normal"
-                                            else [])
+    samplers = list(dict.fromkeys([model.default_sampler(), "normal"]))
     for sampler in samplers:
         samples = generated_samples(model, sampler, n)
         suffix = "" if sampler == samplers[0] else f"_{sampler}"
