@@ -32,6 +32,7 @@ RECIPE_FIELDS = {
     "train_conv_width": lambda c: c.conv_width,
     "train_prior_components": lambda c: c.style_prior_components,
     "train_class_styles": lambda c: c.class_matched_styles,
+    "train_class_anchors": lambda c: c.class_style_anchors,
     "train_sample_temperature": lambda c: float(c.sample_temperature),
 }
 
@@ -171,6 +172,14 @@ def settings_form(running: bool) -> VAEConfig | None:
                 help="The model's default spread of sampled styles (the Generate page starts "
                      "there). Below 1: a little less variety, digits that obey the selector "
                      "more often.")
+            class_anchors = temp_col.number_input(
+                "Kept styles per class", 0, 5000, 0, 250, key="train_class_anchors",
+                persist_state=keep,
+                help="With class-matched styles: keep this many training styles of each digit "
+                     "and sample new styles close around them (a kernel density) instead of "
+                     "from one Gaussian per digit; a seed still picks the same place in every "
+                     "digit's range. Sharper samples on MNIST (measured in "
+                     "checkpoints/TUNING.md). 0 = one Gaussian per digit.")
             conv_width = width_col.number_input(
                 "Conv channels", 8, 128, 32, 8, key="train_conv_width", persist_state=keep,
                 help="Convolutional models: channels of the first convolution (the second has "
@@ -194,6 +203,8 @@ def settings_form(running: bool) -> VAEConfig | None:
                      conv_width=int(conv_width),
                      style_prior_components=int(prior_components),
                      class_matched_styles=bool(class_styles) and conditional,
+                     class_style_anchors=(int(class_anchors) if class_styles and conditional
+                                          else 0),
                      sample_temperature=float(sample_temperature))
 
 

@@ -39,12 +39,14 @@ build() {
     # 2. MNIST, digit-conditioned (Generate page default): the sharp_conditional_mnist preset, a
     #    16-D style with a class-aware encoder, the consistency loss, a style adversary, the
     #    realism critic (also on reconstructions), a fitted style mixture and class-matched
-    #    styles (the default sampler), on the convolutional encoder/decoder (see TUNING.md).
+    #    styles around 3,000 kept training styles per digit (the default sampler), on the
+    #    convolutional encoder/decoder (see TUNING.md).
     mnist_conditional)
         run "$PY" -m vae_core train --dataset mnist --arch conv --conv-width 32 --latent-dim 16 \
             --hidden 256 --conditional --encoder-conditional --consistency-weight 1 \
             --style-adversary-weight 1 --realism-weight 3 --realism-on-reconstructions \
-            --style-prior-components 50 --class-matched-styles --beta 1 \
+            --style-prior-components 50 --class-matched-styles --class-style-anchors 3000 \
+            --beta 1 \
             --recon-loss bce --epochs 10 --batch-size 128 --lr 1e-3 --seed 0 \
             --out checkpoints/mnist_conditional ;;
     # 3. MNIST 2-D latent pair for the Latent page: identical but for beta (1 = KL on, 0 = KL off).

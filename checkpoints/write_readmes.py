@@ -96,7 +96,7 @@ def model_card(name: str, card: dict, cards: dict) -> str:
             worst = min(c["per_class_agreement"])
             class_verdict = "meets" if worst >= CLASS_AGREEMENT_BAR else "**misses**"
             names = CLASS_NAMES[cfg["dataset"]]
-            sampler = SAMPLER_TEXT[q.get("fd", {}).get("sampler", "normal")]
+            sampler = sampler_text(q.get("fd", {}).get("sampler", "normal"), cfg)
             lines += [
                 f"- **Judge agreement: {pct(c['agreement'])}** over {c['samples']} samples "
                 f"({c['style_seeds']} style seeds x 10 classes, styles from {sampler}): "
@@ -148,6 +148,12 @@ SAMPLER_TEXT = {"class": "class-matched Gaussians", "mixture": "the fitted mixtu
                 "normal": "N(0, I)"}
 
 
+def sampler_text(sampler: str, cfg: dict) -> str:
+    if sampler == "class" and cfg.get("class_style_anchors"):
+        return "class-matched kept styles (a kernel density per class)"
+    return SAMPLER_TEXT[sampler]
+
+
 def recipe_lines(cfg: dict) -> list[str]:
     parts = []
     if cfg.get("encoder_conditional"):
@@ -183,6 +189,13 @@ def recipe_lines(cfg: dict) -> list[str]:
                      "per class is fitted to the encoded training styles, and a seed's noise is "
                      "written into each class's own spread, so a seed is one hand for every "
                      "class")
+    if cfg.get("class_style_anchors"):
+        parts.append(f"kept styles: {cfg['class_style_anchors']:,} encoded training styles per "
+                     f"class are stored, and each class is sampled as a kernel density around "
+                     f"them (bandwidth {cfg.get('class_style_bandwidth', 0.5):g} of the class's "
+                     f"spread); the seed's noise picks one kept style of every class through the "
+                     f"optimal transport map from N(0, I), so every kept style is equally likely "
+                     f"and a seed still means the same place in each class's spread")
     return [f"- {p[0].upper()}{p[1:]}." for p in parts]
 
 
@@ -193,7 +206,7 @@ def fd_lines(q: dict, cfg: dict) -> list[str]:
         f"- **Frechet distance of {fd['samples_scored']:,} samples to the test set: "
         f"{fd['samples']:.2f}, {fd['samples_ratio']:.1f}x the real-data floor** "
         f"({fd['floor']:.3f} = 10,000 real training images vs the test set), in the judge's "
-        f"penultimate-layer (Dense-64) feature space; styles from {SAMPLER_TEXT[fd['sampler']]}."
+        f"penultimate-layer (Dense-64) feature space; styles from {sampler_text(fd['sampler'], cfg)}."
         + (f" The target for conditional models is at most {bar:g}x: this model "
            f"{'meets' if fd['samples_ratio'] <= bar else '**misses**'} it."
            if cfg["conditional"] and bar else ""),
@@ -203,7 +216,7 @@ def fd_lines(q: dict, cfg: dict) -> list[str]:
     if "fd_normal" in q:
         lines.append(f"- Samples with styles from N(0, I) instead: FD {q['fd_normal']['samples']:.2f}, "
                      f"{q['fd_normal']['samples_ratio']:.1f}x the floor (compare: what sampling "
-                     f"from {SAMPLER_TEXT[fd['sampler']]} changes).")
+                     f"from {sampler_text(fd['sampler'], cfg)} changes).")
     return lines
 
 

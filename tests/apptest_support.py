@@ -22,10 +22,10 @@ PAGES = tuple(f"app_pages/{name}.py"
 
 TINY_MODELS = {
     # the shipped MNIST conditional model's design, in miniature: class-aware encoder,
-    # consistency loss, a fitted style mixture and class-matched styles
+    # consistency loss, a fitted style mixture and class-matched styles around kept styles
     "mnist_conditional": dict(conditional=True, latent_dim=4, encoder_conditional=True,
                               consistency_weight=1.0, style_prior_components=3,
-                              class_matched_styles=True),
+                              class_matched_styles=True, class_style_anchors=30),
     "mnist_2d_kl_on": dict(latent_dim=2, beta=1.0),
     "mnist_2d_kl_off": dict(latent_dim=2, beta=0.0),
 }

@@ -52,6 +52,13 @@ def test_list_hidden_from_json_becomes_tuple():
     ({"style_prior_components": 2.0}, "style_prior_components"),
     ({"class_matched_styles": True}, "needs a conditional model"),
     ({"class_matched_styles": "yes", "conditional": True}, "must be true or false"),
+    ({"class_style_anchors": 100, "conditional": True}, "needs class_matched_styles on"),
+    ({"class_style_anchors": -1, "conditional": True, "class_matched_styles": True},
+     "class_style_anchors must be a whole number"),
+    ({"class_style_anchors": 1.5, "conditional": True, "class_matched_styles": True},
+     "class_style_anchors must be a whole number"),
+    ({"class_style_bandwidth": 0.0}, "class_style_bandwidth must be a number in"),
+    ({"class_style_bandwidth": math.nan}, "class_style_bandwidth"),
 ])
 def test_impossible_values_raise_one_clear_error(changes, words):
     with pytest.raises(ConfigError, match=words):
@@ -89,6 +96,7 @@ def test_a_config_json_from_before_the_sharp_recipe_loads_with_the_old_behaviour
     assert config.style_adversary_weight == 0
     assert config.conv_width == 32 and config.style_prior_components == 0
     assert not config.realism_on_reconstructions and not config.class_matched_styles
+    assert config.class_style_anchors == 0 and config.class_style_bandwidth == 0.5
 
 
 def test_presets_are_valid_sharp_conditional_configs():
@@ -103,6 +111,7 @@ def test_presets_are_valid_sharp_conditional_configs():
     # N(0, I), which measured better there (checkpoints/TUNING.md)
     assert all(p.realism_on_reconstructions for p in PRESETS.values())
     assert PRESETS["sharp_conditional_mnist"].class_matched_styles
+    assert PRESETS["sharp_conditional_mnist"].class_style_anchors == 3000
     assert not PRESETS["sharp_conditional_fashion"].class_matched_styles
 
 

@@ -5,7 +5,8 @@ import pytest
 
 from vae_core import VAEConfig, load_checkpoint, save_checkpoint
 from vae_core.models import VAE
-from vae_core.style_prior import GaussianMixture, fit_class_gaussians, fit_gmm
+from vae_core.style_prior import (NEVER, GaussianMixture, fit_class_anchors, fit_class_gaussians,
+                                  fit_gmm, transport_potentials, transported_anchor)
 
 TRUE_MEANS = np.array([[-4.0, 0.0], [4.0, 0.0], [0.0, 5.0]])
 TRUE_WEIGHTS = np.array([0.5, 0.3, 0.2])
@@ -128,5 +129,69 @@ def test_class_matched_styles_write_one_noise_into_each_digits_spread(tmp_path, 
 
     loaded = load_checkpoint(save_checkpoint(model, tmp_path / "ck"))  # safe_mode
     np.testing.assert_allclose(loaded.class_styles[1], chols, atol=1e-6)
+    np.testing.assert_allclose(loaded.generate_grid([7, 8], range(10), temperature=0.5), grid,
+                               atol=1e-6)
+
+
+def cell_masses(anchors, potentials, n=100_000, seed=99):
+    eps = np.random.default_rng(seed).standard_normal((n, anchors.shape[1]))
+    return np.bincount(transported_anchor(eps, anchors, potentials), minlength=len(anchors)) / n
+
+
+def test_transport_potentials_make_every_anchor_equally_likely():
+    # Anchors spread wider than N(0, I): a nearest-anchor pick favours the outlying ones.
+    anchors = np.random.default_rng(0).standard_normal((60, 3)) * 1.6
+    plain = cell_masses(anchors, np.zeros(60)) * 60
+    assert plain.max() > 3 and plain.min() < 0.2
+    balanced = cell_masses(anchors, transport_potentials(anchors)) * 60
+    assert 0.6 < balanced.min() and balanced.max() < 1.4  # (200 iterations: 0.93 to 1.07)
+
+
+def test_class_anchors_are_whitened_training_styles_with_never_chosen_padding():
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.normal(-3, 0.5, (300, 2)), rng.normal(4, 2.0, (5, 2))])
+    classes = np.array([0] * 300 + [1] * 5)
+    means, chols = fit_class_gaussians(x, classes, 3)
+    anchors, potentials = fit_class_anchors(x, classes, means, chols, per_class=40)
+    assert anchors.shape == (3, 40, 2) and potentials.shape == (3, 40)
+    # Un-whitened, class 0's kept styles are 40 distinct class-0 points.
+    kept = means[0] + anchors[0] @ chols[0].T
+    assert len(np.unique(kept.round(4), axis=0)) == 40
+    assert all(np.abs(x[:300] - k).sum(1).min() < 1e-4 for k in kept)
+    # Class 1 has 5 points (more than D = 2, so its own Gaussian): 5 kept, the rest padding.
+    assert (potentials[1, :5] > NEVER).all() and (potentials[1, 5:] == NEVER).all()
+    assert set(np.unique(cell_masses(anchors[1], potentials[1]).nonzero()[0])) <= set(range(5))
+    # Class 2 was never read: it keeps styles of every class, in the pooled Gaussian's frame.
+    np.testing.assert_allclose(means[2], x.mean(0))
+    assert (potentials[2] > NEVER).all()
+
+
+def test_kept_class_styles_sample_one_kernel_draw_per_seed_and_survive_saving(tmp_path,
+                                                                             tiny_data):
+    config = VAEConfig(conditional=True, latent_dim=3, hidden=(16,), class_matched_styles=True,
+                       class_style_anchors=20, class_style_bandwidth=0.4)
+    model = VAE(config)
+    model.fit_style_prior(tiny_data.x_train)
+    means, chols = model.class_styles
+    anchors = np.asarray(model.class_style_anchors)
+    potentials = np.asarray(model.class_style_potentials)
+    assert (potentials > NEVER).any(axis=1).all()
+
+    grid = model.generate_grid([7, 8], range(10), temperature=0.5)
+    noise = np.random.default_rng(7).standard_normal((2, 3))  # seed 7: place, then blur
+    styles = []
+    for d in range(10):
+        kept = anchors[d][transported_anchor(noise[:1], anchors[d], potentials[d])[0]]
+        styles.append(means[d] + 0.5 * chols[d] @ (kept + 0.4 * noise[1]))
+    np.testing.assert_allclose(grid[0], model.decode(model.latent_codes(styles, range(10))),
+                               atol=1e-5)
+    np.testing.assert_allclose(model.generate([4], seed=7, temperature=0.5)[0], grid[0, 4],
+                               atol=1e-6)
+    np.testing.assert_allclose(  # style_samples draws the same seed's noise the same way
+        model.style_samples(7, 1, 0.5, "class", digits=[3])[0], styles[3], atol=1e-5)
+    assert not np.allclose(grid[0], grid[1])
+
+    loaded = load_checkpoint(save_checkpoint(model, tmp_path / "ck"))  # safe_mode
+    np.testing.assert_array_equal(np.asarray(loaded.class_style_anchors), anchors)
     np.testing.assert_allclose(loaded.generate_grid([7, 8], range(10), temperature=0.5), grid,
                                atol=1e-6)

@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
                    default=DEFAULTS.class_matched_styles,
                    help="conditional models: after training, fit one style Gaussian per class and "
                         "sample from them (a seed is one noise written into each digit's spread)")
+    t.add_argument("--class-style-anchors", type=int, default=DEFAULTS.class_style_anchors,
+                   help="with --class-matched-styles: encoded training styles kept per class, "
+                        "sampled as a kernel density around them (0 = one Gaussian per class)")
+    t.add_argument("--class-style-bandwidth", type=float,
+                   default=DEFAULTS.class_style_bandwidth,
+                   help="the kernel's width as a fraction of each class's spread")
     t.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=DEFAULTS.bf16,
                    help="mixed precision: bfloat16 maths, float32 weights and losses")
     t.add_argument("--out", default=None,
@@ -232,7 +238,9 @@ def _train(args, argv) -> int:
             realism_on_reconstructions=args.realism_on_reconstructions,
             sample_temperature=args.sample_temperature,
             style_prior_components=args.style_prior_components,
-            class_matched_styles=args.class_matched_styles, bf16=args.bf16)
+            class_matched_styles=args.class_matched_styles,
+            class_style_anchors=args.class_style_anchors,
+            class_style_bandwidth=args.class_style_bandwidth, bf16=args.bf16)
         out = Path(args.out)
         max_images, no_eval = args.max_train_images, args.no_eval
     if out.exists() and not out.is_dir():

@@ -206,6 +206,15 @@ class VAE(keras.Model):
             self.class_style_chols = self.add_weight(
                 name="class_style_chols", shape=(NUM_CLASSES, d, d), trainable=False,
                 initializer="zeros")
+            if config.class_style_anchors:
+                # The kept styles (whitened per class) and their transport potentials.
+                m = config.class_style_anchors
+                self.class_style_anchors = self.add_weight(
+                    name="class_style_anchors", shape=(NUM_CLASSES, m, d), trainable=False,
+                    initializer="zeros")
+                self.class_style_potentials = self.add_weight(
+                    name="class_style_potentials", shape=(NUM_CLASSES, m), trainable=False,
+                    initializer="zeros")
         if config.consistency_weight > 0 or config.realism_weight > 0:
             self.consistency_seed = keras.random.SeedGenerator(config.seed + 1)
         self._decoder_logits = keras.Model(
@@ -525,8 +534,8 @@ class VAE(keras.Model):
             if digits is None or len(digits) != n:
                 raise ValueError("Class-matched styles depend on the digit: pass one digit per "
                                  "style (digits=...).")
-            return self._class_matched(rng.standard_normal((n, self.config.latent_dim)),
-                                       digits, temperature)
+            noise = rng.standard_normal((n, self._class_noise_draws(), self.config.latent_dim))
+            return self._class_matched(noise, digits, temperature)
         if sampler != "mixture":
             raise ValueError(f"Unknown sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}.")
         prior = self.style_prior
@@ -535,22 +544,42 @@ class VAE(keras.Model):
                              "sampler='normal', or train with style_prior_components > 0.")
         return prior.sample(rng, n, temperature)
 
-    def _class_matched(self, eps, digits, temperature) -> np.ndarray:
-        """mu_d + temperature * L_d eps, row by row (eps (N, D) or (1, D) shared by all rows)."""
+    def _class_noise_draws(self) -> int:
+        """Noise vectors per class-matched style: the place in each class's spread, plus the
+        kernel's blur when the model keeps styles (class_style_anchors)."""
+        return 2 if self.config.class_style_anchors else 1
+
+    def _class_matched(self, noise, digits, temperature) -> np.ndarray:
+        """Row i: mu_d + temperature * L_d w, with d = digits[i] and w = noise[i, 0] (the
+        Gaussian), or, with kept styles, the kept style of class d whose transport cell holds
+        noise[i, 0], plus bandwidth * noise[i, 1]. noise (N, draws, D), or (1, draws, D) shared
+        by all rows."""
         fitted = self.class_styles
         if fitted is None:
             raise ValueError("This model has no fitted class-matched styles: sample with "
                              "sampler='normal', or train with class_matched_styles on.")
         means, chols = fitted
         digits = _check_digits(digits)
-        eps = np.broadcast_to(np.asarray(eps, np.float64), (len(digits), means.shape[1]))
-        return (means[digits] + temperature * np.einsum("nij,nj->ni", chols[digits], eps)
+        noise = np.broadcast_to(np.asarray(noise, np.float64),
+                                (len(digits), self._class_noise_draws(), means.shape[1]))
+        w = noise[:, 0]
+        if self.config.class_style_anchors:
+            from .style_prior import transported_anchor
+
+            anchors = ops.convert_to_numpy(self.class_style_anchors)
+            potentials = ops.convert_to_numpy(self.class_style_potentials)
+            w = np.empty_like(w)
+            for d in np.unique(digits):
+                rows = digits == d
+                kept = transported_anchor(noise[rows, 0], anchors[d], potentials[d])
+                w[rows] = anchors[d][kept] + self.config.class_style_bandwidth * noise[rows, 1]
+        return (means[digits] + temperature * np.einsum("nij,nj->ni", chols[digits], w)
                 ).astype(np.float32)
 
     def fit_style_prior(self, images, seed: int | None = None) -> GaussianMixture | None:
         """Fit the configured ex-post style priors (the mixture, the class-matched Gaussians) to
         the encoded means of `images` and store them in the model; returns the mixture."""
-        from .style_prior import fit_class_gaussians, fit_gmm
+        from .style_prior import fit_class_anchors, fit_class_gaussians, fit_gmm
 
         if not (self.config.style_prior_components or self.config.class_matched_styles):
             raise ValueError("This model has no room for a style prior: set "
@@ -562,10 +591,16 @@ class VAE(keras.Model):
                           seed=self.config.seed if seed is None else seed)
             self.set_style_prior(gmm)
         if self.config.class_matched_styles:
-            class_means, chols = fit_class_gaussians(means, self.classify(images).argmax(1),
-                                                     NUM_CLASSES)
+            classes = self.classify(images).argmax(1)
+            class_means, chols = fit_class_gaussians(means, classes, NUM_CLASSES)
             self.class_style_means.assign(class_means.astype(np.float32))
             self.class_style_chols.assign(chols.astype(np.float32))
+            if self.config.class_style_anchors:
+                anchors, potentials = fit_class_anchors(
+                    means, classes, class_means, chols, self.config.class_style_anchors,
+                    seed=self.config.seed if seed is None else seed)
+                self.class_style_anchors.assign(anchors)
+                self.class_style_potentials.assign(potentials)
         return gmm
 
     def latent_codes(self, styles, digits=None):
@@ -587,10 +622,11 @@ class VAE(keras.Model):
         digits = list(digits)
         n = len(digits)
         if self.classifier is not None and (sampler or self.default_sampler()) == "class":
-            # One noise per seed (its N(0, I) draw), written into each digit's own spread.
+            # One noise per seed (the seed's own N(0, I) draws), written into each digit's spread.
             t = self.config.sample_temperature if temperature is None else temperature
-            eps = np.concatenate([self.style_samples(s, 1, 1.0, "normal") for s in seeds])
-            styles = self._class_matched(np.repeat(eps, n, axis=0), digits * len(seeds), t)
+            draws = (self._class_noise_draws(), self.config.latent_dim)
+            noise = np.stack([np.random.default_rng(int(s)).standard_normal(draws) for s in seeds])
+            styles = self._class_matched(np.repeat(noise, n, axis=0), digits * len(seeds), t)
             codes = self.latent_codes(styles, digits * len(seeds))
         elif self.classifier is not None:
             styles = np.concatenate(
