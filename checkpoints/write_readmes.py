@@ -117,6 +117,13 @@ def model_card(name: str, card: dict, cards: dict) -> str:
             lines.append("- How the recipe was chosen: [../TUNING.md](../TUNING.md).")
         if "fd" in q:
             lines += fd_lines(q, cfg)
+        if "style_novelty" in q:
+            nov = q["style_novelty"]
+            lines.append(f"- New styles, not copies: a sampled style's median distance to the "
+                         f"nearest encoded training style of its class is "
+                         f"**{nov['samples_median']:.2f}**, against {nov['test_median']:.2f} for "
+                         f"the test images' own styles ({nov['ratio']:.2f}x; in each class's "
+                         f"whitened frame, {nov['style_seeds']} seeds x 10 classes).")
         if "prior_samples" in q:
             p, names = q["prior_samples"], CLASS_NAMES[cfg["dataset"]]
             lines += [
@@ -150,7 +157,7 @@ SAMPLER_TEXT = {"class": "class-matched Gaussians", "mixture": "the fitted mixtu
 
 def sampler_text(sampler: str, cfg: dict) -> str:
     if sampler == "class" and cfg.get("class_style_anchors"):
-        return "class-matched kept styles (a kernel density per class)"
+        return "a kernel density around each class's kept styles"
     return SAMPLER_TEXT[sampler]
 
 
@@ -206,7 +213,8 @@ def fd_lines(q: dict, cfg: dict) -> list[str]:
         f"- **Frechet distance of {fd['samples_scored']:,} samples to the test set: "
         f"{fd['samples']:.2f}, {fd['samples_ratio']:.1f}x the real-data floor** "
         f"({fd['floor']:.3f} = 10,000 real training images vs the test set), in the judge's "
-        f"penultimate-layer (Dense-64) feature space; styles from {sampler_text(fd['sampler'], cfg)}."
+        f"penultimate-layer (Dense-64) feature space; styles from "
+        f"{sampler_text(fd['sampler'], cfg)}."
         + (f" The target for conditional models is at most {bar:g}x: this model "
            f"{'meets' if fd['samples_ratio'] <= bar else '**misses**'} it."
            if cfg["conditional"] and bar else ""),

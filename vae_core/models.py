@@ -577,8 +577,9 @@ class VAE(keras.Model):
                 ).astype(np.float32)
 
     def fit_style_prior(self, images, seed: int | None = None) -> GaussianMixture | None:
-        """Fit the configured ex-post style priors (the mixture, the class-matched Gaussians) to
-        the encoded means of `images` and store them in the model; returns the mixture."""
+        """Fit the configured ex-post style priors (the mixture, the class-matched Gaussians and
+        kept styles) to the encoded means of `images` and store them in the model; returns the
+        mixture."""
         from .style_prior import fit_class_anchors, fit_class_gaussians, fit_gmm
 
         if not (self.config.style_prior_components or self.config.class_matched_styles):
@@ -619,6 +620,13 @@ class VAE(keras.Model):
         handwriting across digits. Unconditional: row i holds len(digits) prior samples drawn
         from seeds[i] (the digits themselves cannot be chosen). sampler: see `style_samples`.
         """
+        codes = self.grid_codes(seeds, digits, temperature, sampler)
+        return self.decode(codes).reshape(len(seeds), len(list(digits)), 28, 28)
+
+    def grid_codes(self, seeds, digits, temperature: float | None = None,
+                   sampler: str | None = None) -> np.ndarray:
+        """The decoder inputs of `generate_grid`, row-major (seed by seed): (seeds x digits,
+        latent [+ 10 class slots])."""
         digits = list(digits)
         n = len(digits)
         if self.classifier is not None and (sampler or self.default_sampler()) == "class":
@@ -627,16 +635,13 @@ class VAE(keras.Model):
             draws = (self._class_noise_draws(), self.config.latent_dim)
             noise = np.stack([np.random.default_rng(int(s)).standard_normal(draws) for s in seeds])
             styles = self._class_matched(np.repeat(noise, n, axis=0), digits * len(seeds), t)
-            codes = self.latent_codes(styles, digits * len(seeds))
-        elif self.classifier is not None:
+            return self.latent_codes(styles, digits * len(seeds))
+        if self.classifier is not None:
             styles = np.concatenate(
                 [np.repeat(self.style_samples(s, 1, temperature, sampler), n, axis=0)
                  for s in seeds])
-            codes = self.latent_codes(styles, digits * len(seeds))
-        else:
-            codes = np.concatenate([self.style_samples(s, n, temperature, sampler)
-                                    for s in seeds])
-        return self.decode(codes).reshape(len(seeds), n, 28, 28)
+            return self.latent_codes(styles, digits * len(seeds))
+        return np.concatenate([self.style_samples(s, n, temperature, sampler) for s in seeds])
 
     def generate(self, digits, seed: int, temperature: float | None = None,
                  sampler: str | None = None):

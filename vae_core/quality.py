@@ -27,6 +27,7 @@ JUDGE_DIR = Path(__file__).resolve().parents[1] / "checkpoints" / "judges"
 AGREEMENT_SEEDS = 100  # style seeds per class (the quick check; quality_report uses FD_SEEDS)
 PRIOR_SAMPLES = 1000  # samples scored for unconditional models
 FD_SAMPLES = 10_000  # generated (and real) images per Frechet distance
+NOVELTY_SEEDS = 200  # style seeds x 10 classes whose distance to the training styles is measured
 FD_SEEDS = FD_SAMPLES // NUM_CLASSES  # conditional models: 1,000 style seeds x 10 classes
 # Targets for the shipped conditional checkpoints (issue 10): overall judge agreement, every
 # single class's agreement, and sample FD as a multiple of the real-vs-real floor.
@@ -302,7 +303,52 @@ def quality_report(model, judge=None, dataset: Dataset | None = None,
         report["fd" + suffix] = fd_report(model, judge, dataset, n, samples, sampler)
     if not model.config.conditional:
         report["prior_samples"] = prior_sample_census(model, judge)
+    novelty = style_novelty(model, dataset)
+    if novelty is not None:
+        report["style_novelty"] = novelty
     return report
+
+
+def style_novelty(model, dataset: Dataset, seeds=range(NOVELTY_SEEDS)) -> dict | None:
+    """How far sampled styles sit from the nearest training style, against how far the test
+    images' own styles sit: a sampler that only copied training styles would score near 0.
+
+    Class-matched samplers only (None otherwise): distances are Euclidean in each class's
+    whitened frame (L_c^-1 (z - mu_c), the frame the sampler draws in), to the encoded training
+    means the model reads as that class; medians over seeds x 10 classes and over the test set.
+    """
+    fitted = model.class_styles
+    if fitted is None or model.default_sampler() != "class":
+        return None
+    means, chols = fitted
+    seeds = list(seeds)
+    codes = model.grid_codes(seeds, range(NUM_CLASSES))
+    sampled, sampled_classes = codes[:, :-NUM_CLASSES], np.tile(np.arange(NUM_CLASSES), len(seeds))
+    train_styles, _ = model.encode(dataset.x_train)
+    train_classes = model.classify(dataset.x_train).argmax(1)
+    test_styles, _ = model.encode(dataset.x_test)
+    test_classes = model.classify(dataset.x_test).argmax(1)
+
+    def whitened(styles, c):
+        return np.linalg.solve(chols[c], (np.asarray(styles, np.float64) - means[c]).T).T
+
+    def nearest(styles, classes):
+        out = []
+        for c in range(NUM_CLASSES):
+            own = train_classes == c
+            if not own.any() or not (classes == c).any():
+                continue
+            ref, query = whitened(train_styles[own], c), whitened(styles[classes == c], c)
+            d2 = (query ** 2).sum(1)[:, None] - 2 * query @ ref.T + (ref ** 2).sum(1)[None]
+            out.append(np.sqrt(np.maximum(d2.min(1), 0)))
+        return float(np.median(np.concatenate(out)))
+
+    samples, test = nearest(sampled, sampled_classes), nearest(test_styles, test_classes)
+    return {"samples_median": samples, "test_median": test, "ratio": samples / max(test, 1e-12),
+            "style_seeds": len(seeds),
+            "meaning": "median distance from a style to the nearest encoded training style of "
+                       "its class, in that class's whitened frame: sampled styles vs the test "
+                       "images' own (ratio near 1: samples are as new as held-out images)"}
 
 
 def update_card(path, section: str, value) -> dict:

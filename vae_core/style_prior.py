@@ -5,6 +5,10 @@ no training image was ever encoded (the "prior hole") and decode to blurry, in-b
 Fitting a mixture to where the encoded training styles really lie, and sampling from it instead,
 gives much sharper samples without retraining (Ghosh et al. 2019, "From variational to
 deterministic autoencoders").
+
+Conditional models can also fit each class on its own (`fit_class_gaussians`), and keep some of
+each class's encoded styles to sample a kernel density around them (`fit_class_anchors`); the
+optimal-transport potentials let one noise vector pick the same place in every class.
 """
 
 from __future__ import annotations
