@@ -22,6 +22,7 @@ import numpy as np
 
 from .config import IMAGE_SHAPE, NUM_CLASSES
 from .data import Dataset, load_dataset
+from .style_prior import whiten
 
 JUDGE_DIR = Path(__file__).resolve().parents[1] / "checkpoints" / "judges"
 AGREEMENT_SEEDS = 100  # style seeds per class (the quick check; quality_report uses FD_SEEDS)
@@ -329,16 +330,14 @@ def style_novelty(model, dataset: Dataset, seeds=range(NOVELTY_SEEDS)) -> dict |
     test_styles, _ = model.encode(dataset.x_test)
     test_classes = model.classify(dataset.x_test).argmax(1)
 
-    def whitened(styles, c):
-        return np.linalg.solve(chols[c], (np.asarray(styles, np.float64) - means[c]).T).T
-
     def nearest(styles, classes):
         out = []
         for c in range(NUM_CLASSES):
             own = train_classes == c
             if not own.any() or not (classes == c).any():
                 continue
-            ref, query = whitened(train_styles[own], c), whitened(styles[classes == c], c)
+            ref = whiten(train_styles[own], means[c], chols[c])
+            query = whiten(styles[classes == c], means[c], chols[c])
             d2 = (query ** 2).sum(1)[:, None] - 2 * query @ ref.T + (ref ** 2).sum(1)[None]
             out.append(np.sqrt(np.maximum(d2.min(1), 0)))
         return float(np.median(np.concatenate(out)))

@@ -134,9 +134,19 @@ def fit_class_gaussians(x, classes, num_classes: int, reg: float = 1e-4):
         return points.mean(0), np.linalg.cholesky(np.cov(points.T).reshape(d, d) + reg * np.eye(d))
 
     pooled = gaussian(x)
-    fits = [gaussian(x[classes == c]) if (classes == c).sum() > d else pooled
+    fits = [gaussian(x[classes == c]) if _has_own_gaussian(classes, c, d) else pooled
             for c in range(num_classes)]
     return np.stack([m for m, _ in fits]), np.stack([c for _, c in fits])
+
+
+def _has_own_gaussian(classes, c, d) -> bool:
+    """Enough points of class c (more than D) for a covariance of its own."""
+    return int((classes == c).sum()) > d
+
+
+def whiten(x, mean, chol) -> np.ndarray:
+    """L^-1 (x - mean) row by row: a class's styles in the frame where its Gaussian is N(0, I)."""
+    return np.linalg.solve(chol, (np.asarray(x, np.float64) - mean).T).T
 
 
 NEVER = np.float32(-1e30)
@@ -158,9 +168,9 @@ def fit_class_anchors(x, classes, class_means, class_chols, per_class: int, seed
     anchors = np.zeros((c_count, per_class, d), np.float32)
     potentials = np.full((c_count, per_class), NEVER, np.float32)
     for c in range(c_count):
-        own = x[classes == c] if (classes == c).sum() > d else x
+        own = x[classes == c] if _has_own_gaussian(classes, c, d) else x
         keep = own[rng.choice(len(own), min(per_class, len(own)), replace=False)]
-        white = np.linalg.solve(class_chols[c], (keep - class_means[c]).T).T.astype(np.float32)
+        white = whiten(keep, class_means[c], class_chols[c]).astype(np.float32)
         anchors[c, :len(white)], anchors[c, len(white):] = white, white[0]
         potentials[c, :len(white)] = transport_potentials(white, seed=seed + c)
     return anchors, potentials
