@@ -9,7 +9,8 @@ from vae_core import images
 from vae_core.data import CLASS_NAMES, DISPLAY_NAMES
 
 ARCH_NAMES = {"mlp": "MLP (fast)", "conv": "Convolutional (slower)"}
-LOSS_NAMES = {"bce": "Binary cross-entropy", "mse": "Squared error"}
+LOSS_NAMES = {"bce": "Binary cross-entropy", "mse": "Squared error",
+              "gaussian": "Gaussian, fitted noise level"}
 RECIPE_NAMES = {
     "sharp_conditional_mnist": "Roomy-style digit-conditioned MNIST (the shipped recipe)",
     "sharp_conditional_fashion": "Roomy-style garment-conditioned Fashion (the shipped recipe)",
@@ -104,7 +105,9 @@ def settings_form(running: bool) -> VAEConfig | None:
                 "Reconstruction loss", RECON_LOSSES, format_func=LOSS_NAMES.get,
                 key="train_recon_loss", persist_state=keep,
                 help="How redrawing errors are counted, summed over the 784 pixels. "
-                     "Cross-entropy is the usual choice.")
+                     "Cross-entropy is the usual choice for near-black-and-white digits; "
+                     "the Gaussian, whose noise level follows the errors, keeps grey-level "
+                     "textures (clothes) sharper.")
         with run_col:
             epochs = st.number_input(
                 "Epochs", 1, 50, 5, key="train_epochs", persist_state=keep,

@@ -3,7 +3,7 @@ import pytest
 from keras import ops
 
 from vae_core.config import VAEConfig
-from vae_core.models import VAE, kl_divergence, reconstruction_loss
+from vae_core.models import VAE, kl_divergence, optimal_pixel_variance, reconstruction_loss
 from vae_core.training import build_model
 
 VARIANTS = [(arch, cond) for arch in ("mlp", "conv") for cond in (False, True)]
@@ -85,6 +85,38 @@ def test_bce_from_logits_matches_the_textbook_formula():
     sse = ((x - p) ** 2).reshape(3, -1).sum(axis=1)
     np.testing.assert_allclose(ops.convert_to_numpy(reconstruction_loss(x, logits, "mse")),
                                sse, rtol=1e-4)
+
+
+def test_gaussian_loss_is_the_normal_nll_at_its_optimal_shared_variance():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(3, 28, 28, 1)).astype(np.float32)
+    logits = rng.normal(size=(3, 28, 28, 1)).astype(np.float32)
+    err = (x - 1 / (1 + np.exp(-logits))).reshape(3, -1)
+    variance = ops.convert_to_numpy(optimal_pixel_variance(x, logits))
+    np.testing.assert_allclose(variance, (err ** 2).mean(), rtol=1e-5)  # the batch's MSE
+    nll = (err ** 2 / (2 * variance) + 0.5 * np.log(2 * np.pi * variance)).sum(axis=1)
+    got = ops.convert_to_numpy(reconstruction_loss(x, logits, "gaussian", variance))
+    np.testing.assert_allclose(got, nll, rtol=1e-4)
+    # A perfect fit is floored at one grey level, not an infinite likelihood.
+    perfect = np.log(x / (1 - x))
+    np.testing.assert_allclose(ops.convert_to_numpy(optimal_pixel_variance(x, perfect)),
+                               (1 / 255) ** 2, rtol=1e-5)
+
+
+def test_gaussian_model_learns_its_pixel_variance_and_saves_it(tiny_data, tmp_path):
+    from vae_core.checkpoints import load_checkpoint, save_checkpoint
+    from vae_core.training import train
+
+    config = VAEConfig(conditional=True, latent_dim=3, hidden=(32,), batch_size=32, epochs=3,
+                       recon_loss="gaussian", learning_rate=3e-3)
+    model = train(config, tiny_data, validate=False).model
+    learned = float(model.pixel_log_variance.numpy())
+    assert learned < np.log(0.5)  # moved from log 1 towards the errors' size
+    x, y = tiny_data.x_test[..., None], tiny_data.y_test
+    test = model.compute_losses(x, y, training=False)  # evaluation: the stored variance
+    np.testing.assert_allclose(float(test["pixel_variance"]), np.exp(learned), rtol=1e-6)
+    save_checkpoint(model, tmp_path / "m")
+    assert float(load_checkpoint(tmp_path / "m").pixel_log_variance.numpy()) == learned
 
 
 @pytest.mark.parametrize("conditional", [False, True])

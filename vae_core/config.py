@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 DATASETS = ("mnist", "fashion_mnist")
 ARCHITECTURES = ("mlp", "conv")
-RECON_LOSSES = ("bce", "mse")
+RECON_LOSSES = ("bce", "mse", "gaussian")
 NUM_CLASSES = 10
 IMAGE_SHAPE = (28, 28, 1)
 
@@ -35,6 +35,11 @@ class VAEConfig:
     kl_warmup_epochs: int = 0
     """Epochs over which the KL weight ramps linearly from 0 to `beta` (0 = no warm-up)."""
     recon_loss: str = "bce"
+    """"bce": Bernoulli likelihood on grey levels; "mse": summed squared error; "gaussian": a
+    Gaussian likelihood whose one shared pixel variance is set to its optimum, the mean squared
+    error (a calibrated decoder, Rybkin et al. 2021). On grey-level images the Bernoulli hardly
+    penalises a wrong grey (its curvature there is a fraction of the Gaussian's at the data's
+    noise level), so textures are left to blur: see checkpoints/TUNING.md, seventh pass."""
     hidden: tuple[int, ...] = (512,)
     """Dense layer sizes: the MLP's hidden layers, or the conv model's dense layers after 7x7x64."""
     learning_rate: float = 1e-3

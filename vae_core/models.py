@@ -1,6 +1,6 @@
 """The VAE: encoder q(z|x), reparameterised sampling, decoder p(x|z), optional digit classifier.
 
-Loss per image = reconstruction (BCE or MSE summed over the 784 pixels) + beta * KL(q(z|x) || N(0, I))
+Loss per image = reconstruction (BCE, MSE or a calibrated Gaussian, summed over the 784 pixels) + beta * KL(q(z|x) || N(0, I))
 (+ classification cross-entropy when conditional), each averaged over the batch and reported by its
 own `keras.metrics.Mean` tracker so `fit`, callbacks and progress bars show every term.
 """
@@ -20,6 +20,11 @@ SAMPLERS = ("class", "mixture", "normal")
 
 _PIXELS = int(np.prod(IMAGE_SHAPE))
 _INFERENCE_BATCH = 2048
+# The calibrated Gaussian's smallest pixel standard deviation: one grey level (the data are
+# 8-bit), so a perfect fit cannot drive the likelihood to infinity.
+MIN_PIXEL_STD = 1.0 / 255.0
+# How fast the stored pixel variance follows the training batches' optimum (per step).
+PIXEL_VARIANCE_MOMENTUM = 0.99
 
 
 @keras.saving.register_keras_serializable(package="vae_core")
@@ -145,16 +150,30 @@ def kl_divergence(z_mean, z_log_var):
     return -0.5 * (1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
 
 
-def reconstruction_loss(x, logits, kind: str):
-    """Per-image reconstruction loss summed over pixels: Bernoulli NLL on grey levels, or SSE."""
+def reconstruction_loss(x, logits, kind: str, pixel_variance=None):
+    """Per-image reconstruction loss summed over pixels: Bernoulli NLL on grey levels, SSE, or
+    the Gaussian NLL (in nats, as a density on [0, 1]) with one shared pixel variance."""
     x = ops.reshape(x, (-1, _PIXELS))
     logits = ops.reshape(logits, (-1, _PIXELS))
     if kind == "bce":
         # Stable BCE from logits: softplus(l) - x*l  ==  -x log s(l) - (1-x) log(1-s(l)).
         per_pixel = ops.softplus(logits) - x * logits
+    elif kind == "gaussian":
+        squared = ops.sum(ops.square(x - ops.sigmoid(logits)), axis=1)
+        return squared / (2.0 * pixel_variance) + 0.5 * _PIXELS * ops.log(
+            2.0 * np.pi * pixel_variance)
     else:
         per_pixel = ops.square(x - ops.sigmoid(logits))
     return ops.sum(per_pixel, axis=1)
+
+
+def optimal_pixel_variance(x, logits):
+    """The shared pixel variance that maximises the Gaussian likelihood of a batch: its mean
+    squared error (stop-gradient; at the optimum its own gradient is zero anyway), floored at
+    one grey level squared."""
+    squared = ops.square(ops.reshape(x, (-1, _PIXELS)) - ops.sigmoid(
+        ops.reshape(logits, (-1, _PIXELS))))
+    return ops.maximum(ops.stop_gradient(ops.mean(squared)), MIN_PIXEL_STD ** 2)
 
 
 @keras.saving.register_keras_serializable(package="vae_core")
@@ -186,6 +205,12 @@ class VAE(keras.Model):
         self.kl_weight = self.add_weight(
             name="kl_weight", shape=(), trainable=False,
             initializer=keras.initializers.Constant(config.beta))
+        if config.recon_loss == "gaussian":
+            # The calibrated decoder's shared pixel variance: training uses each batch's optimum
+            # and this weight follows it (a moving average), so evaluation and the ELBO use one
+            # fixed variance, saved in model.keras.
+            self.pixel_log_variance = self.add_weight(
+                name="pixel_log_variance", shape=(), trainable=False, initializer="zeros")
         if config.style_prior_components:
             # The ex-post mixture prior lives in non-trainable weights, so it is saved inside
             # model.keras and survives a safe_mode load. All-zero weights = not fitted yet.
@@ -304,7 +329,13 @@ class VAE(keras.Model):
         z = self.sampling([z_mean, z_log_var])
         codes = z if class_probs is None else ops.concatenate([z, class_probs], axis=-1)
         logits = ops.cast(self._decoder_logits(codes, training=training), "float32")  # bf16
-        out["reconstruction_loss"] = reconstruction_loss(x, logits, self.config.recon_loss)
+        variance = None
+        if self.config.recon_loss == "gaussian":
+            variance = (optimal_pixel_variance(x, logits) if training
+                        else ops.exp(self.pixel_log_variance))
+            out["pixel_variance"] = variance
+        out["reconstruction_loss"] = reconstruction_loss(x, logits, self.config.recon_loss,
+                                                         variance)
         out["kl_per_dim"] = kl_divergence(z_mean, z_log_var)
         out["kl_loss"] = ops.sum(out["kl_per_dim"], axis=1)
         total = out["reconstruction_loss"] + self.kl_weight * out["kl_loss"]
@@ -405,6 +436,10 @@ class VAE(keras.Model):
                      for g, w in zip(grads, self.trainable_weights)]
         del tape
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        if self.config.recon_loss == "gaussian":
+            m = PIXEL_VARIANCE_MOMENTUM
+            self.pixel_log_variance.assign(
+                m * self.pixel_log_variance + (1 - m) * ops.log(losses["pixel_variance"]))
         return self._update_trackers(losses)
 
     def test_step(self, data):
