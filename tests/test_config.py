@@ -40,6 +40,8 @@ def test_list_hidden_from_json_becomes_tuple():
     ({"style_adversary_weight": -1.0, "conditional": True}, "style_adversary_weight"),
     ({"style_adversary_weight": math.inf, "conditional": True}, "style_adversary_weight"),
     ({"style_adversary_weight": 1.0}, "needs a conditional model"),
+    ({"perceptual_weight": -1.0, "conditional": True}, "perceptual_weight"),
+    ({"perceptual_weight": 1.0}, "needs a conditional model"),
     ({"realism_weight": -1.0}, "realism_weight must be a finite number >= 0"),
     ({"realism_weight": math.nan, "conditional": True}, "realism_weight"),
     ({"realism_weight": True}, "realism_weight"),

@@ -224,6 +224,40 @@ def test_consistency_loss_is_reported_and_trains_the_decoder_only(tiny_data):
     assert "consistency_loss" in logs and np.isfinite(logs["consistency_loss"])
 
 
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_feature_matching_compares_the_classifiers_activations_and_trains_the_decoder_only(
+        tiny_data, arch):
+    import tensorflow as tf
+
+    x, y = tiny_data.x_train[:32, ..., None], tiny_data.y_train[:32]
+    model = build_model(small(arch, conditional=True, perceptual_weight=5.0,
+                              learning_rate=3e-3))
+    no_term = build_model(small(arch, conditional=True, learning_rate=3e-3))
+    no_term.set_weights(model.get_weights())
+    # One step with and without the term (same weights, same noise) moves the encoder and the
+    # classifier identically, and the decoder differently: train_step gives it to the decoder.
+    model.train_on_batch(x, y), no_term.train_on_batch(x, y)
+    for name in ("encoder", "classifier"):
+        for a, b in zip(getattr(model, name).weights, getattr(no_term, name).weights):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    assert any(not np.allclose(a.numpy(), b.numpy())
+               for a, b in zip(model.decoder.weights, no_term.decoder.weights))
+    # On its own the term would reach all three networks: the routing above is what stops it.
+    with tf.GradientTape(persistent=True) as tape:
+        term = ops.mean(model.compute_losses(x, y, training=True)["perceptual_loss"])
+    for network in (model.decoder, model.classifier, model.encoder):
+        assert any(g is not None for g in tape.gradient(term, network.trainable_weights))
+    del tape
+    out = {k: ops.convert_to_numpy(v) for k, v in model.compute_losses(x, y).items()}
+    assert out["perceptual_loss"].shape == (32,) and np.all(out["perceptual_loss"] >= 0)
+    assert out["perceptual_loss"].mean() > 0.01
+    np.testing.assert_allclose(out["loss"], out["main_loss"] + 5.0 * out["perceptual_loss"],
+                               rtol=1e-5)
+    # An input compared with itself: no mismatch at all.
+    same = ops.convert_to_numpy(model._feature_mismatch(x, x, training=False))
+    np.testing.assert_allclose(same, 0.0, atol=1e-6)
+
+
 def test_conv_width_sets_the_channels():
     model = VAE(small("conv", conv_width=8))
     convs = [layer for layer in model.encoder.layers if "conv" in layer.name]

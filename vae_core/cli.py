@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                    default=DEFAULTS.realism_on_reconstructions,
                    help="the image critic also judges the batch's reconstructions (sharper "
                         "Fashion-MNIST samples; see checkpoints/TUNING.md)")
+    t.add_argument("--perceptual-weight", type=float, default=DEFAULTS.perceptual_weight,
+                   help="conditional models: weight of the feature-matching term (the model's "
+                        "own classifier compares each reconstruction with its input; 0 = off)")
     t.add_argument("--sample-temperature", type=float, default=DEFAULTS.sample_temperature,
                    help="default spread of sampled styles (1 = as fitted; 0.7 trades a little "
                         "variety for samples that obey the class more often)")
@@ -236,7 +239,7 @@ def _train(args, argv) -> int:
             style_adversary_weight=args.style_adversary_weight,
             realism_weight=args.realism_weight,
             realism_on_reconstructions=args.realism_on_reconstructions,
-            sample_temperature=args.sample_temperature,
+            perceptual_weight=args.perceptual_weight, sample_temperature=args.sample_temperature,
             style_prior_components=args.style_prior_components,
             class_matched_styles=args.class_matched_styles,
             class_style_anchors=args.class_style_anchors,

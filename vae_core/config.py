@@ -76,6 +76,12 @@ class VAEConfig:
     samples (N(0, I) styles: FD 49.6x -> 38.6x the floor); on MNIST it sharpened reconstructions
     but made samples from the shared mixture worse (7.3x -> 9.5x), and pays only together with
     class-matched styles (3.9x): see checkpoints/TUNING.md."""
+    perceptual_weight: float = 0.0
+    """Conditional models: weight of a feature-matching term (a "perceptual" loss, Hou et al.
+    2017): the model's own classifier (frozen for this term) looks at each reconstruction and at
+    its input, and the decoder is trained to make its hidden activations alike, each layer's
+    squared difference relative to the input's own activation energy. It asks for the detail a
+    classifier notices, which a pixel likelihood averages away. 0 = off."""
     style_prior_components: int = 0
     """Components of the Gaussian mixture fitted to the encoded training styles after training
     (an ex-post prior to sample styles from); 0 = sample styles from N(0, I) only."""
@@ -144,6 +150,10 @@ class VAEConfig:
             "it keeps the class out of the style latent, and only conditional models have class "
             "slots")
         yield from self._loss_weight("realism_weight", "the image critic")
+        yield from self._class_term_weight(
+            "perceptual_weight", "the feature-matching term",
+            "it compares the model's own classifier's activations, and only conditional models "
+            "have a classifier")
         if not isinstance(self.realism_on_reconstructions, bool):
             yield ("'realism_on_reconstructions' must be true or false, "
                    f"not {self.realism_on_reconstructions!r}.")

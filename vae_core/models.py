@@ -199,6 +199,13 @@ class VAE(keras.Model):
         self.style_adversary = (build_style_adversary(config)
                                 if config.style_adversary_weight > 0 else None)
         self.image_critic = build_image_critic(config) if config.realism_weight > 0 else None
+        self._classifier_features = None
+        if config.perceptual_weight > 0:
+            # The classifier's hidden activations (conv and dense), for the feature-matching term.
+            hidden = [layer.output for layer in self.classifier.layers
+                      if isinstance(layer, (layers.Conv2D, layers.Dense))
+                      and layer.name != "class_probs"]
+            self._classifier_features = keras.Model(self.classifier.inputs, hidden)
         if config.int8_dense:
             self._quantize_dense()
         self.sampling = Sampling(seed=config.seed, name="sampling")
@@ -253,6 +260,8 @@ class VAE(keras.Model):
             names += ["adversary_loss", "adversary_accuracy"]
         if config.realism_weight > 0:
             names += ["critic_loss", "realism_loss"]
+        if config.perceptual_weight > 0:
+            names += ["perceptual_loss"]
         self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
         self.history_log = {}  # per-epoch metrics; filled by `train` or `load_checkpoint`
         self.card = {}  # the checkpoint's card, when loaded from one
@@ -372,6 +381,9 @@ class VAE(keras.Model):
             out["critic_loss"] = ops.softplus(-real_logit) + caught
             total = total + out["critic_loss"]
             out["realism_loss"] = fooled
+        if self._classifier_features is not None:
+            out["perceptual_loss"] = self._feature_mismatch(
+                x, ops.reshape(ops.sigmoid(logits), (-1, *IMAGE_SHAPE)), training)
         out["main_loss"] = total
         if self.config.consistency_weight > 0:
             out["consistency_loss"] = keras.losses.sparse_categorical_crossentropy(
@@ -381,8 +393,27 @@ class VAE(keras.Model):
             total = total + self.config.style_adversary_weight * out["style_leak_loss"]
         if self.image_critic is not None:
             total = total + self.config.realism_weight * out["realism_loss"]
+        if self._classifier_features is not None:
+            total = total + self.config.perceptual_weight * out["perceptual_loss"]
         out["loss"] = total
         return out
+
+    def _feature_mismatch(self, x, reconstructions, training):
+        """Per image: the classifier's hidden activations on the reconstruction against those on
+        the input, each layer's squared difference over the batch's mean activation energy of
+        that layer on the inputs, summed over layers (scale-free, so no layer dominates by its
+        size; a batch mean, as one image's energy can be nearly zero)."""
+        real = self._classifier_features(ops.reshape(x, (-1, *IMAGE_SHAPE)), training=training)
+        fake = self._classifier_features(reconstructions, training=training)
+        if not isinstance(real, (list, tuple)):  # a one-layer classifier (MLP, one hidden layer)
+            real, fake = [real], [fake]
+        total = 0.0
+        for r, f in zip(real, fake):
+            r = ops.stop_gradient(ops.reshape(ops.cast(r, "float32"), (ops.shape(r)[0], -1)))
+            f = ops.reshape(ops.cast(f, "float32"), (ops.shape(f)[0], -1))
+            energy = ops.mean(ops.sum(ops.square(r), axis=1))
+            total = total + ops.sum(ops.square(f - r), axis=1) / (energy + 1e-6)
+        return total
 
     def _shuffled_decodes(self, z, training):
         """The batch's style codes, shuffled (stop-gradient), decoded with random one-hots:
@@ -424,6 +455,8 @@ class VAE(keras.Model):
             partial.append(("style_leak_loss", self.config.style_adversary_weight, self.encoder))
         if self.image_critic is not None:
             partial.append(("realism_loss", self.config.realism_weight, self.decoder))
+        if self._classifier_features is not None:
+            partial.append(("perceptual_loss", self.config.perceptual_weight, self.decoder))
         with tf.GradientTape(persistent=bool(partial)) as tape:
             losses = self.compute_losses(x, y, training=True)
             loss = ops.mean(losses["main_loss"])
