@@ -27,6 +27,7 @@ SHIPPED = {
     "fashion_2d_kl_on": "Fashion-MNIST, unconditional, 2-D latent, KL on (beta = 1).",
 }
 PAIR = ("mnist_2d_kl_on", "mnist_2d_kl_off")
+LOSS_NAMES = {"bce": "BCE", "mse": "MSE", "gaussian": "Gaussian (fitted pixel variance)"}
 
 
 def load_card(name: str) -> dict:
@@ -57,7 +58,7 @@ def model_card(name: str, card: dict, cards: dict) -> str:
         + f", hidden {cfg['hidden']}, style latent {cfg['latent_dim']}"
         + (" + 10 class slots" if cfg["conditional"] else "")
         + f", beta {cfg['beta']:g}, KL warm-up {cfg['kl_warmup_epochs']} epochs, "
-        f"{cfg['recon_loss'].upper()} loss, lr {cfg['learning_rate']:g}, batch {cfg['batch_size']}, "
+        f"{LOSS_NAMES[cfg['recon_loss']]} loss, lr {cfg['learning_rate']:g}, batch {cfg['batch_size']}, "
         f"seed {cfg['seed']}.",
         *recipe_lines(cfg),
         f"- Trained {card['epochs_trained']} epochs in **{card['training_seconds']:.0f} s** on a "
