@@ -1,5 +1,5 @@
-"""How far known, small degradations of real images move the judge-feature FD (checkpoints/TUNING.md,
-seventh pass): a ruler for reading the quality bars, not a test.
+"""How far small, known degradations of real images move the judge-feature FD: a ruler for
+reading the quality bars (checkpoints/TUNING.md, seventh pass), not a test.
 
     python checkpoints/fd_calibration.py fashion_mnist [--n 10000] [--json out.json]
 

@@ -58,7 +58,8 @@ def model_card(name: str, card: dict, cards: dict) -> str:
         + f", hidden {cfg['hidden']}, style latent {cfg['latent_dim']}"
         + (" + 10 class slots" if cfg["conditional"] else "")
         + f", beta {cfg['beta']:g}, KL warm-up {cfg['kl_warmup_epochs']} epochs, "
-        f"{LOSS_NAMES[cfg['recon_loss']]} loss, lr {cfg['learning_rate']:g}, batch {cfg['batch_size']}, "
+        f"{LOSS_NAMES[cfg['recon_loss']]} loss, lr {cfg['learning_rate']:g}, "
+        f"batch {cfg['batch_size']}, "
         f"seed {cfg['seed']}.",
         *recipe_lines(cfg),
         f"- Trained {card['epochs_trained']} epochs in **{card['training_seconds']:.0f} s** on a "

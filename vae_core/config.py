@@ -80,7 +80,8 @@ class VAEConfig:
     """Conditional models: weight of a feature-matching term (a "perceptual" loss, Hou et al.
     2017): the model's own classifier (frozen for this term) looks at each reconstruction and at
     its input, and the decoder is trained to make its hidden activations alike, each layer's
-    squared difference relative to the input's own activation energy. It asks for the detail a
+    squared difference relative to that layer's mean activation energy on the batch's inputs.
+    It asks for the detail a
     classifier notices, which a pixel likelihood averages away. 0 = off."""
     style_prior_components: int = 0
     """Components of the Gaussian mixture fitted to the encoded training styles after training

@@ -1,8 +1,9 @@
 """The VAE: encoder q(z|x), reparameterised sampling, decoder p(x|z), optional digit classifier.
 
-Loss per image = reconstruction (BCE, MSE or a calibrated Gaussian, summed over the 784 pixels) + beta * KL(q(z|x) || N(0, I))
-(+ classification cross-entropy when conditional), each averaged over the batch and reported by its
-own `keras.metrics.Mean` tracker so `fit`, callbacks and progress bars show every term.
+Loss per image = reconstruction (BCE, MSE or a calibrated Gaussian NLL, summed over the 784
+pixels) + beta * KL(q(z|x) || N(0, I)) (+ classification cross-entropy when conditional), each
+averaged over the batch and reported by its own `keras.metrics.Mean` tracker so `fit`,
+callbacks and progress bars show every term.
 """
 
 from __future__ import annotations
