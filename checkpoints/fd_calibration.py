@@ -47,12 +47,13 @@ ALTERATIONS = {
 def calibrate(dataset: str, n: int = quality.FD_SAMPLES) -> dict[str, float]:
     data = load_dataset(dataset)
     judge = quality.load_judge(dataset)
-    reference, floor = quality._reference_and_floor(judge, data, n)
     real = data.x_train[:n]
     rng = np.random.default_rng(0)
-    return {name: quality.frechet_distance(quality.feature_stats(quality.judge_features(
-                judge, alter(real, rng).astype(np.float32))), reference) / floor
-            for name, alter in ALTERATIONS.items()}
+    ratios = {}
+    for name, alter in ALTERATIONS.items():
+        fd, floor = quality.fd_to_test_set(judge, data, alter(real, rng).astype(np.float32), n)
+        ratios[name] = fd / floor
+    return ratios
 
 
 def main(argv=None):

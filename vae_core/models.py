@@ -346,6 +346,7 @@ class VAE(keras.Model):
             out["pixel_variance"] = variance
         out["reconstruction_loss"] = reconstruction_loss(x, logits, self.config.recon_loss,
                                                          variance)
+        reconstructions = ops.reshape(ops.sigmoid(logits), (-1, *IMAGE_SHAPE))
         out["kl_per_dim"] = kl_divergence(z_mean, z_log_var)
         out["kl_loss"] = ops.sum(out["kl_per_dim"], axis=1)
         total = out["reconstruction_loss"] + self.kl_weight * out["kl_loss"]
@@ -369,8 +370,7 @@ class VAE(keras.Model):
             fakes, fake_labels = images, labels
             if self.config.realism_on_reconstructions:
                 # The batch's reconstructions too, with their true classes (Larsen et al. 2016).
-                fakes = ops.concatenate(
-                    [images, ops.reshape(ops.sigmoid(logits), (-1, *IMAGE_SHAPE))], axis=0)
+                fakes = ops.concatenate([images, reconstructions], axis=0)
                 fake_labels = None if labels is None else ops.concatenate(
                     [ops.cast(labels, "int32"), ops.cast(y, "int32")], axis=0)
             real_logit = self._critic(x, y, training)
@@ -383,8 +383,7 @@ class VAE(keras.Model):
             total = total + out["critic_loss"]
             out["realism_loss"] = fooled
         if self._classifier_features is not None:
-            out["perceptual_loss"] = self._feature_mismatch(
-                x, ops.reshape(ops.sigmoid(logits), (-1, *IMAGE_SHAPE)), training)
+            out["perceptual_loss"] = self._feature_mismatch(x, reconstructions, training)
         out["main_loss"] = total
         if self.config.consistency_weight > 0:
             out["consistency_loss"] = keras.losses.sparse_categorical_crossentropy(

@@ -149,11 +149,9 @@ def fd_report(model, judge, dataset: Dataset, n: int = FD_SAMPLES, samples=None,
     """
     from .training import reconstruct
 
-    reference, floor = _reference_and_floor(judge, dataset, n)
     samples = generated_samples(model, sampler, n) if samples is None else samples
-    fd_samples = frechet_distance(feature_stats(judge_features(judge, samples)), reference)
-    fd_recon = frechet_distance(
-        feature_stats(judge_features(judge, reconstruct(model, dataset.x_test))), reference)
+    fd_samples, floor = fd_to_test_set(judge, dataset, samples, n)
+    fd_recon, _ = fd_to_test_set(judge, dataset, reconstruct(model, dataset.x_test), n)
     return {
         "features": "judge penultimate Dense-64 activations",
         "reference": f"test set ({len(dataset.x_test)} images)",
@@ -166,6 +164,12 @@ def fd_report(model, judge, dataset: Dataset, n: int = FD_SAMPLES, samples=None,
         "reconstructions": fd_recon,
         "reconstructions_ratio": fd_recon / max(floor, 1e-12),
     }
+
+
+def fd_to_test_set(judge, dataset: Dataset, images, n: int = FD_SAMPLES) -> tuple[float, float]:
+    """(FD of `images` to the test set in judge-feature space, the real-vs-real floor for n)."""
+    reference, floor = _reference_and_floor(judge, dataset, n)
+    return frechet_distance(feature_stats(judge_features(judge, images)), reference), floor
 
 
 _REFERENCE_CACHE = {}  # (judge, dataset arrays, n) -> (test-set stats, floor): same every call
