@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import keras
 from keras import ops
 
 from vae_core.config import VAEConfig
@@ -258,9 +259,54 @@ def test_feature_matching_compares_the_classifiers_activations_and_trains_the_de
     np.testing.assert_allclose(same, 0.0, atol=1e-6)
 
 
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_moment_matching_compares_feature_statistics_and_trains_the_decoder_only(
+        tiny_data, arch):
+    import tensorflow as tf
+
+    x, y = tiny_data.x_train[:32, ..., None], tiny_data.y_train[:32]
+    model = build_model(small(arch, conditional=True, moment_matching_weight=20.0,
+                              learning_rate=3e-3))
+    no_term = build_model(small(arch, conditional=True, learning_rate=3e-3))
+    no_term.set_weights(model.get_weights())
+    model.train_on_batch(x, y), no_term.train_on_batch(x, y)
+    for name in ("encoder", "classifier"):
+        for a, b in zip(getattr(model, name).weights, getattr(no_term, name).weights):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    assert any(not np.allclose(a.numpy(), b.numpy())
+               for a, b in zip(model.decoder.weights, no_term.decoder.weights))
+    out = {k: ops.convert_to_numpy(v) for k, v in model.compute_losses(x, y).items()}
+    assert out["moment_matching_loss"].shape == () and out["moment_matching_loss"] > 0
+    np.testing.assert_allclose(out["loss"], out["main_loss"] + 20.0 * out["moment_matching_loss"],
+                               rtol=1e-5)
+    # Identical batches have no gap; a batch and its own reordering neither (statistics, not
+    # pairs); the real batch against a brighter copy has one.
+    gap = lambda a, b: float(ops.convert_to_numpy(model._feature_statistics_gap(a, b, False)))
+    assert gap(x, x) == pytest.approx(0.0, abs=1e-6)
+    assert gap(x, x[::-1]) == pytest.approx(0.0, abs=1e-5)
+    assert gap(x, np.clip(x * 1.5, 0, 1)) > 1e-3
+    # Descending the term's gradient on the decoder closes the gap on fixed codes.
+    codes = np.random.default_rng(0).normal(size=(32, model.config.decoder_input_dim))
+    codes = codes.astype("float32")
+    before = gap(x, model.decoder(codes))
+    for _ in range(5):
+        with tf.GradientTape() as tape:
+            term = model._feature_statistics_gap(x, model.decoder(codes), False)
+        grads = tape.gradient(term, model.decoder.trainable_weights)
+        for w, g in zip(model.decoder.trainable_weights, grads):
+            w.assign(w - 0.05 * g / (tf.norm(g) + 1e-12))
+    assert gap(x, model.decoder(codes)) < before
+
+
 def test_conv_width_sets_the_channels():
     model = VAE(small("conv", conv_width=8))
     convs = [layer for layer in model.encoder.layers if "conv" in layer.name]
+    assert [c.filters for c in convs] == [8, 16]
+
+
+def test_critic_width_sets_the_critics_channels():
+    model = VAE(small("conv", realism_weight=1.0, critic_width=8))
+    convs = [layer for layer in model.image_critic.layers if isinstance(layer, keras.layers.Conv2D)]
     assert [c.filters for c in convs] == [8, 16]
 
 

@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--realism-weight", type=float, default=DEFAULTS.realism_weight,
                    help="weight of the realism term: an image critic the decoder learns to fool, "
                         "for sharp strokes (0 = off)")
+    t.add_argument("--critic-width", type=int, default=DEFAULTS.critic_width,
+                   help="channels of the realism critic's first convolution (the second has "
+                        "twice as many)")
     t.add_argument("--realism-on-reconstructions", action=argparse.BooleanOptionalAction,
                    default=DEFAULTS.realism_on_reconstructions,
                    help="the image critic also judges the batch's reconstructions (sharper "
@@ -59,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--perceptual-weight", type=float, default=DEFAULTS.perceptual_weight,
                    help="conditional models: weight of the feature-matching term (the model's "
                         "own classifier compares each reconstruction with its input; 0 = off)")
+    t.add_argument("--moment-matching-weight", type=float,
+                   default=DEFAULTS.moment_matching_weight,
+                   help="conditional models: weight of the feature-statistics term (decoded "
+                        "samples should give the model's own classifier the activation means "
+                        "and spreads of real images; 0 = off)")
     t.add_argument("--sample-temperature", type=float, default=DEFAULTS.sample_temperature,
                    help="default spread of sampled styles (1 = as fitted; 0.7 trades a little "
                         "variety for samples that obey the class more often)")
@@ -237,9 +245,11 @@ def _train(args, argv) -> int:
             encoder_conditional=args.encoder_conditional,
             consistency_weight=args.consistency_weight, conv_width=args.conv_width,
             style_adversary_weight=args.style_adversary_weight,
-            realism_weight=args.realism_weight,
+            realism_weight=args.realism_weight, critic_width=args.critic_width,
             realism_on_reconstructions=args.realism_on_reconstructions,
-            perceptual_weight=args.perceptual_weight, sample_temperature=args.sample_temperature,
+            perceptual_weight=args.perceptual_weight,
+            moment_matching_weight=args.moment_matching_weight,
+            sample_temperature=args.sample_temperature,
             style_prior_components=args.style_prior_components,
             class_matched_styles=args.class_matched_styles,
             class_style_anchors=args.class_style_anchors,

@@ -70,6 +70,9 @@ class VAEConfig:
     learns to tell training images from decoded shuffled style codes (with the requested class,
     for conditional models: a projection critic, Miyato & Koyama 2018); the decoder is trained to
     fool it, which draws sharp strokes where a Bernoulli mean would blur them. 0 = off."""
+    critic_width: int = 16
+    """With the realism term on: channels of the image critic's first convolution (the second
+    has twice as many). The critic costs little next to the decoder even at 64."""
     realism_on_reconstructions: bool = False
     """With the realism term on: the critic also judges the batch's reconstructions (as Larsen et
     al. 2016 do), each kind of decoded image at half the weight. It sharpened Fashion-MNIST
@@ -83,6 +86,13 @@ class VAEConfig:
     squared difference relative to that layer's mean activation energy on the batch's inputs.
     It asks for the detail a
     classifier notices, which a pixel likelihood averages away. 0 = off."""
+    moment_matching_weight: float = 0.0
+    """Conditional models: weight of a feature-statistics term (feature matching, Salimans et
+    al. 2016, with the model's own classifier, frozen for this term). Each batch's decoded
+    shuffled styles (the critic's fakes) and its real images should give the classifier's
+    hidden units the same mean and spread; the decoder is trained to close the gap. It asks
+    the samples as a whole to look like the data to a classifier, which the per-image terms
+    cannot. 0 = off."""
     style_prior_components: int = 0
     """Components of the Gaussian mixture fitted to the encoded training styles after training
     (an ex-post prior to sample styles from); 0 = sample styles from N(0, I) only."""
@@ -155,6 +165,10 @@ class VAEConfig:
             "perceptual_weight", "the feature-matching term",
             "it compares the model's own classifier's activations, and only conditional models "
             "have a classifier")
+        yield from self._class_term_weight(
+            "moment_matching_weight", "the feature-statistics term",
+            "it compares the model's own classifier's activations, and only conditional models "
+            "have a classifier")
         if not isinstance(self.realism_on_reconstructions, bool):
             yield ("'realism_on_reconstructions' must be true or false, "
                    f"not {self.realism_on_reconstructions!r}.")
@@ -167,6 +181,7 @@ class VAEConfig:
             yield (f"sample_temperature must be a number in (0, 2] (1 = the fitted spread), "
                    f"not {self.sample_temperature!r}.")
         yield from _int_in("conv_width", self.conv_width, 1, 512)
+        yield from _int_in("critic_width", self.critic_width, 1, 512)
         yield from _int_in("style_prior_components", self.style_prior_components, 0, 1000,
                            "0 switches the fitted mixture prior off")
         if not isinstance(self.class_matched_styles, bool):

@@ -130,12 +130,13 @@ def build_style_adversary(config: VAEConfig) -> keras.Model:
 
 def build_image_critic(config: VAEConfig) -> keras.Model:
     """A real-or-decoded logit per image: the realism term's critic. Two stride-2 convolutions
-    (16 and 32 channels: a fraction of the decoder's cost per step); for conditional models a
-    projection of the class one-hot onto the features (Miyato & Koyama 2018), so it asks "is
-    this a real 7?", not only "is this a real digit?"."""
+    (critic_width and twice as many channels; at the default 16, a fraction of the decoder's
+    cost per step); for conditional models a projection of the class one-hot onto the features
+    (Miyato & Koyama 2018), so it asks "is this a real 7?", not only "is this a real digit?"."""
+    w = config.critic_width
     x_in = keras.Input(IMAGE_SHAPE, name="image")
-    x = layers.LeakyReLU(0.2)(layers.Conv2D(16, 3, strides=2, padding="same")(x_in))
-    x = layers.LeakyReLU(0.2)(layers.Conv2D(32, 3, strides=2, padding="same")(x))
+    x = layers.LeakyReLU(0.2)(layers.Conv2D(w, 3, strides=2, padding="same")(x_in))
+    x = layers.LeakyReLU(0.2)(layers.Conv2D(2 * w, 3, strides=2, padding="same")(x))
     features = layers.Flatten()(x)
     logit = layers.Dense(1, name="realism_logit")(features)
     if not config.conditional:
@@ -201,8 +202,8 @@ class VAE(keras.Model):
                                 if config.style_adversary_weight > 0 else None)
         self.image_critic = build_image_critic(config) if config.realism_weight > 0 else None
         self._classifier_features = None
-        if config.perceptual_weight > 0:
-            # The classifier's hidden activations (conv and dense), for the feature-matching term.
+        if config.perceptual_weight > 0 or config.moment_matching_weight > 0:
+            # The classifier's hidden activations (conv and dense), for the feature terms.
             hidden = [layer.output for layer in self.classifier.layers
                       if isinstance(layer, (layers.Conv2D, layers.Dense))
                       and layer.name != "class_probs"]
@@ -248,7 +249,7 @@ class VAE(keras.Model):
                 self.class_style_potentials = self.add_weight(
                     name="class_style_potentials", shape=(NUM_CLASSES, m), trainable=False,
                     initializer="zeros")
-        if config.consistency_weight > 0 or config.realism_weight > 0:
+        if self._needs_shuffled_decodes:
             self.consistency_seed = keras.random.SeedGenerator(config.seed + 1)
         self._decoder_logits = keras.Model(
             self.decoder.inputs, self.decoder.get_layer("logits").output)
@@ -263,6 +264,8 @@ class VAE(keras.Model):
             names += ["critic_loss", "realism_loss"]
         if config.perceptual_weight > 0:
             names += ["perceptual_loss"]
+        if config.moment_matching_weight > 0:
+            names += ["moment_matching_loss"]
         self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
         self.history_log = {}  # per-epoch metrics; filled by `train` or `load_checkpoint`
         self.card = {}  # the checkpoint's card, when loaded from one
@@ -287,6 +290,11 @@ class VAE(keras.Model):
         twin.history_log, twin.card = self.history_log, self.card
         twin.training_snapshots = self.training_snapshots
         return twin
+
+    @property
+    def _needs_shuffled_decodes(self) -> bool:
+        c = self.config
+        return c.consistency_weight > 0 or c.realism_weight > 0 or c.moment_matching_weight > 0
 
     @property
     def epochs_trained(self) -> int:
@@ -362,7 +370,7 @@ class VAE(keras.Model):
             total = total + out["adversary_loss"]
             leak_probs = self.style_adversary(z_mean, training=training)
             out["style_leak_loss"] = -ops.mean(ops.log(ops.clip(leak_probs, 1e-7, 1.0)), axis=-1)
-        if self.config.consistency_weight > 0 or self.image_critic is not None:
+        if self._needs_shuffled_decodes:
             images, labels = self._shuffled_decodes(z, training)
         if self.image_critic is not None:
             # The critic learns from real images and a stop-gradient copy of the decoded ones;
@@ -383,7 +391,10 @@ class VAE(keras.Model):
             total = total + out["critic_loss"]
             out["realism_loss"] = fooled
         if self._classifier_features is not None:
-            out["perceptual_loss"] = self._feature_mismatch(x, reconstructions, training)
+            if self.config.perceptual_weight > 0:
+                out["perceptual_loss"] = self._feature_mismatch(x, reconstructions, training)
+            if self.config.moment_matching_weight > 0:
+                out["moment_matching_loss"] = self._feature_statistics_gap(x, images, training)
         out["main_loss"] = total
         if self.config.consistency_weight > 0:
             out["consistency_loss"] = keras.losses.sparse_categorical_crossentropy(
@@ -393,24 +404,45 @@ class VAE(keras.Model):
             total = total + self.config.style_adversary_weight * out["style_leak_loss"]
         if self.image_critic is not None:
             total = total + self.config.realism_weight * out["realism_loss"]
-        if self._classifier_features is not None:
+        if self.config.perceptual_weight > 0:
             total = total + self.config.perceptual_weight * out["perceptual_loss"]
+        if self.config.moment_matching_weight > 0:
+            total = total + self.config.moment_matching_weight * out["moment_matching_loss"]
         out["loss"] = total
         return out
+
+    def _hidden_features(self, images, training):
+        """The classifier's hidden activations, one (N, units) float32 matrix per layer."""
+        features = self._classifier_features(ops.reshape(images, (-1, *IMAGE_SHAPE)),
+                                             training=training)
+        if not isinstance(features, (list, tuple)):  # a one-layer classifier (MLP)
+            features = [features]
+        return [ops.reshape(ops.cast(f, "float32"), (ops.shape(f)[0], -1)) for f in features]
+
+    def _feature_statistics_gap(self, x, decoded, training):
+        """The batch's decoded shuffled styles against its real images, in the classifier's
+        hidden activations: each unit's mean and standard deviation over the batch, the squared
+        differences summed per layer over the real images' mean activation energy, summed over
+        layers. A scalar (the same for every image): it compares distributions, not pairs."""
+        total = 0.0
+        for r, f in zip(self._hidden_features(x, training),
+                        self._hidden_features(decoded, training)):
+            r = ops.stop_gradient(r)
+            energy = ops.mean(ops.sum(ops.square(r), axis=1))
+            gap = (ops.sum(ops.square(ops.mean(f, axis=0) - ops.mean(r, axis=0)))
+                   + ops.sum(ops.square(_spread(f) - _spread(r))))
+            total = total + gap / (energy + 1e-6)
+        return total
 
     def _feature_mismatch(self, x, reconstructions, training):
         """Per image: the classifier's hidden activations on the reconstruction against those on
         the input, each layer's squared difference over the batch's mean activation energy of
         that layer on the inputs, summed over layers (scale-free, so no layer dominates by its
         size; a batch mean, as one image's energy can be nearly zero)."""
-        real = self._classifier_features(ops.reshape(x, (-1, *IMAGE_SHAPE)), training=training)
-        fake = self._classifier_features(reconstructions, training=training)
-        if not isinstance(real, (list, tuple)):  # a one-layer classifier (MLP, one hidden layer)
-            real, fake = [real], [fake]
         total = 0.0
-        for r, f in zip(real, fake):
-            r = ops.stop_gradient(ops.reshape(ops.cast(r, "float32"), (ops.shape(r)[0], -1)))
-            f = ops.reshape(ops.cast(f, "float32"), (ops.shape(f)[0], -1))
+        for r, f in zip(self._hidden_features(x, training),
+                        self._hidden_features(reconstructions, training)):
+            r = ops.stop_gradient(r)
             energy = ops.mean(ops.sum(ops.square(r), axis=1))
             total = total + ops.sum(ops.square(f - r), axis=1) / (energy + 1e-6)
         return total
@@ -455,8 +487,11 @@ class VAE(keras.Model):
             partial.append(("style_leak_loss", self.config.style_adversary_weight, self.encoder))
         if self.image_critic is not None:
             partial.append(("realism_loss", self.config.realism_weight, self.decoder))
-        if self._classifier_features is not None:
+        if self.config.perceptual_weight > 0:
             partial.append(("perceptual_loss", self.config.perceptual_weight, self.decoder))
+        if self.config.moment_matching_weight > 0:
+            partial.append(("moment_matching_loss", self.config.moment_matching_weight,
+                            self.decoder))
         with tf.GradientTape(persistent=bool(partial)) as tape:
             losses = self.compute_losses(x, y, training=True)
             loss = ops.mean(losses["main_loss"])
@@ -729,6 +764,12 @@ class VAE(keras.Model):
         styles, _ = self.encode(images)
         codes = self.latent_codes(np.repeat(styles, len(digits), axis=0), digits * len(styles))
         return self.decode(codes).reshape(len(styles), len(digits), 28, 28)
+
+
+def _spread(features):
+    """Each column's standard deviation, with a floor under the variance: a dead unit's exact
+    zero would give sqrt an infinite gradient."""
+    return ops.sqrt(ops.var(features, axis=0) + 1e-6)
 
 
 def _quiet_retracing_warning(tf):
