@@ -179,8 +179,9 @@ def recipe_lines(cfg: dict) -> list[str]:
                      f"encoder is trained to leave it guessing, so the style carries little of "
                      f"the class and any style decodes as any class")
     if cfg.get("realism_weight", 0) > 0:
+        width = cfg.get("critic_width", 16)
         parts.append(f"realism term (weight {cfg['realism_weight']:g}): a small image critic "
-                     f"learns to tell training images from decoded shuffled style codes"
+                     f"({width} and {2 * width} channels) learns to tell training images from decoded shuffled style codes"
                      + (" and from the batch's reconstructions (each kind at half the weight)"
                         if cfg.get("realism_on_reconstructions") else "")
                      + ", and the decoder (only) is trained to fool it: sharp strokes instead "
