@@ -72,7 +72,8 @@ class VAEConfig:
     fool it, which draws sharp strokes where a Bernoulli mean would blur them. 0 = off."""
     critic_width: int = 16
     """With the realism term on: channels of the image critic's first convolution (the second
-    has twice as many). The critic costs little next to the decoder even at 64."""
+    has twice as many). 64 took the Fashion recipe's samples from 38.6x to 28.9x the floor but
+    made its epochs 1.5x slower (bench/critic_width.py; checkpoints/TUNING.md, eighth pass)."""
     realism_on_reconstructions: bool = False
     """With the realism term on: the critic also judges the batch's reconstructions (as Larsen et
     al. 2016 do), each kind of decoded image at half the weight. It sharpened Fashion-MNIST
