@@ -225,24 +225,29 @@ def test_consistency_loss_is_reported_and_trains_the_decoder_only(tiny_data):
     assert "consistency_loss" in logs and np.isfinite(logs["consistency_loss"])
 
 
-@pytest.mark.parametrize("arch", ["mlp", "conv"])
-def test_feature_matching_compares_the_classifiers_activations_and_trains_the_decoder_only(
-        tiny_data, arch):
-    import tensorflow as tf
-
-    x, y = tiny_data.x_train[:32, ..., None], tiny_data.y_train[:32]
-    model = build_model(small(arch, conditional=True, perceptual_weight=5.0,
-                              learning_rate=3e-3))
+def trained_one_step_with_and_without(arch, x, y, **term):
+    """One step with and without a decoder-only term (same weights, same noise) must move the
+    encoder and the classifier identically and the decoder differently. Returns the model
+    with the term, after its step."""
+    model = build_model(small(arch, conditional=True, learning_rate=3e-3, **term))
     no_term = build_model(small(arch, conditional=True, learning_rate=3e-3))
     no_term.set_weights(model.get_weights())
-    # One step with and without the term (same weights, same noise) moves the encoder and the
-    # classifier identically, and the decoder differently: train_step gives it to the decoder.
     model.train_on_batch(x, y), no_term.train_on_batch(x, y)
     for name in ("encoder", "classifier"):
         for a, b in zip(getattr(model, name).weights, getattr(no_term, name).weights):
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
     assert any(not np.allclose(a.numpy(), b.numpy())
                for a, b in zip(model.decoder.weights, no_term.decoder.weights))
+    return model
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_feature_matching_compares_the_classifiers_activations_and_trains_the_decoder_only(
+        tiny_data, arch):
+    import tensorflow as tf
+
+    x, y = tiny_data.x_train[:32, ..., None], tiny_data.y_train[:32]
+    model = trained_one_step_with_and_without(arch, x, y, perceptual_weight=5.0)
     # On its own the term would reach all three networks: the routing above is what stops it.
     with tf.GradientTape(persistent=True) as tape:
         term = ops.mean(model.compute_losses(x, y, training=True)["perceptual_loss"])
@@ -265,16 +270,7 @@ def test_moment_matching_compares_feature_statistics_and_trains_the_decoder_only
     import tensorflow as tf
 
     x, y = tiny_data.x_train[:32, ..., None], tiny_data.y_train[:32]
-    model = build_model(small(arch, conditional=True, moment_matching_weight=20.0,
-                              learning_rate=3e-3))
-    no_term = build_model(small(arch, conditional=True, learning_rate=3e-3))
-    no_term.set_weights(model.get_weights())
-    model.train_on_batch(x, y), no_term.train_on_batch(x, y)
-    for name in ("encoder", "classifier"):
-        for a, b in zip(getattr(model, name).weights, getattr(no_term, name).weights):
-            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
-    assert any(not np.allclose(a.numpy(), b.numpy())
-               for a, b in zip(model.decoder.weights, no_term.decoder.weights))
+    model = trained_one_step_with_and_without(arch, x, y, moment_matching_weight=20.0)
     out = {k: ops.convert_to_numpy(v) for k, v in model.compute_losses(x, y).items()}
     assert out["moment_matching_loss"].shape == () and out["moment_matching_loss"] > 0
     np.testing.assert_allclose(out["loss"], out["main_loss"] + 20.0 * out["moment_matching_loss"],
