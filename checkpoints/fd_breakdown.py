@@ -33,16 +33,17 @@ def main():
     feats = quality.judge_features(judge, samples)
     feats = feats.reshape(-1, NUM_CLASSES, feats.shape[-1])
     test = quality.judge_features(judge, data.x_test)
-    fd, floor = quality.fd_to_test_set(judge, data, samples)
+    (m2, c2), floor = quality.reference_and_floor(judge, data)
     m1, c1 = quality.feature_stats(feats.reshape(-1, feats.shape[-1]))
-    m2, c2 = quality.feature_stats(test)
+    fd = quality.frechet_distance((m1, c1), (m2, c2))
     mean_term = float(((m1 - m2) ** 2).sum())
     print(f"FD {fd:.3f} = {fd / floor:.1f}x the floor ({floor:.4f}); mean term {mean_term:.3f} "
           f"({mean_term / fd:.0%}); total variance {np.trace(c1):.1f} "
           f"(test set {np.trace(c2):.1f})")
     for c in range(NUM_CLASSES):
         mine, theirs = feats[:, c], test[data.y_test == c]
-        real = quality.judge_features(judge, data.x_train[np.flatnonzero(data.y_train == c)[:1000]])
+        first_1000 = np.flatnonzero(data.y_train == c)[:1000]
+        real = quality.judge_features(judge, data.x_train[first_1000])
         ref = quality.feature_stats(theirs)
         class_fd = quality.frechet_distance(quality.feature_stats(mine), ref)
         class_floor = quality.frechet_distance(quality.feature_stats(real), ref)

@@ -13,6 +13,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from vae_core.config import VAEConfig  # noqa: E402
 from vae_core.data import CLASS_NAMES  # noqa: E402
 from vae_core.quality import AGREEMENT_BARS, CLASS_AGREEMENT_BAR, FD_RATIO_BARS  # noqa: E402
 
@@ -179,9 +180,10 @@ def recipe_lines(cfg: dict) -> list[str]:
                      f"encoder is trained to leave it guessing, so the style carries little of "
                      f"the class and any style decodes as any class")
     if cfg.get("realism_weight", 0) > 0:
-        width = cfg.get("critic_width", 16)
+        width = cfg.get("critic_width", VAEConfig.critic_width)
         parts.append(f"realism term (weight {cfg['realism_weight']:g}): a small image critic "
-                     f"({width} and {2 * width} channels) learns to tell training images from decoded shuffled style codes"
+                     f"({width} and {2 * width} channels) learns to tell training images from "
+                     f"decoded shuffled style codes"
                      + (" and from the batch's reconstructions (each kind at half the weight)"
                         if cfg.get("realism_on_reconstructions") else "")
                      + ", and the decoder (only) is trained to fool it: sharp strokes instead "

@@ -168,14 +168,16 @@ def fd_report(model, judge, dataset: Dataset, n: int = FD_SAMPLES, samples=None,
 
 def fd_to_test_set(judge, dataset: Dataset, images, n: int = FD_SAMPLES) -> tuple[float, float]:
     """(FD of `images` to the test set in judge-feature space, the real-vs-real floor for n)."""
-    reference, floor = _reference_and_floor(judge, dataset, n)
+    reference, floor = reference_and_floor(judge, dataset, n)
     return frechet_distance(feature_stats(judge_features(judge, images)), reference), floor
 
 
 _REFERENCE_CACHE = {}  # (judge, dataset arrays, n) -> (test-set stats, floor): same every call
 
 
-def _reference_and_floor(judge, dataset: Dataset, n: int):
+def reference_and_floor(judge, dataset: Dataset, n: int = FD_SAMPLES):
+    """(the test set's judge-feature (mean, covariance), the real-vs-real FD floor for n);
+    cached, as both are the same on every call."""
     key = (id(judge), id(dataset.x_test), id(dataset.x_train), n)
     if key not in _REFERENCE_CACHE:
         rng = np.random.default_rng(0)
