@@ -349,8 +349,8 @@ def test_realism_term_trains_the_decoder_and_the_critic_learns(tiny_data, condit
     model = build_model(config(realism_weight=4.0, learning_rate=3e-3))
     out = {k: ops.convert_to_numpy(v) for k, v in model.compute_losses(x, y).items()}
     assert out["critic_loss"].shape == (64,) and np.all(out["realism_loss"] > 0)
-    np.testing.assert_allclose(out["loss"], out["main_loss"] + 4.0 * out["realism_loss"],
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        out["loss"], out["main_loss"] + out["critic_loss"] + 4.0 * out["realism_loss"], rtol=1e-5)
     names = ("encoder", "decoder", "image_critic") + (("classifier",) if conditional else ())
 
     def after_one_step(weight):
@@ -369,6 +369,38 @@ def test_realism_term_trains_the_decoder_and_the_critic_learns(tiny_data, condit
                for a, b in zip(strong["decoder"], weak["decoder"]))
     assert any(not np.allclose(a, b)  # the critic learns from its own loss
                for a, b in zip(strong["image_critic"], model.image_critic.get_weights()))
+
+
+def test_the_critics_loss_trains_the_critic_only(tiny_data, monkeypatch):
+    """The critic's loss and the realism loss share one critic pass over the decoded images, so
+    nothing but routing keeps the critic's loss out of the decoder: scaling it up must change
+    the critic's step and no other network's (plain SGD, so a step is its gradient)."""
+    x, y = tiny_data.x_train[:32, ..., None], tiny_data.y_train[:32]
+    config = sharp(realism_weight=1.0, realism_on_reconstructions=True)
+    model = build_model(config)
+    names = ("encoder", "decoder", "classifier", "image_critic")
+
+    def after_one_step(scale):
+        m = build_model(config)
+        m.set_weights(model.get_weights())
+        m.compile(optimizer=keras.optimizers.SGD(0.1))
+        compute_losses = m.compute_losses
+
+        def scaled(*args, **kwargs):
+            out = compute_losses(*args, **kwargs)
+            return {**out, "critic_loss": scale * out["critic_loss"]}
+
+        monkeypatch.setattr(m, "compute_losses", scaled)
+        m.train_on_batch(x, y)
+        return {name: [w.numpy().copy() for w in getattr(m, name).trainable_weights]
+                for name in names}
+
+    once, often = after_one_step(1.0), after_one_step(20.0)
+    for name in ("encoder", "decoder", "classifier"):
+        for a, b in zip(once[name], often[name]):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=name)
+    assert any(not np.allclose(a, b, atol=1e-4)
+               for a, b in zip(once["image_critic"], often["image_critic"]))
 
 
 @pytest.mark.parametrize("conditional", [True, False])
@@ -392,7 +424,8 @@ def test_what_the_critic_is_shown_as_decoded_images(tiny_data, conditional, on_r
 
     monkeypatch.setattr(model, "_critic", recording_critic)
     model.compute_losses(x, y)
-    (real, _), (fakes, labels) = seen[0], seen[1]
+    assert len(seen) == 2  # one pass over the real images, one over all the decoded ones
+    (real, _), (fakes, labels) = seen
     np.testing.assert_allclose(real.reshape(16, -1), x.reshape(16, -1))
     assert fakes.shape == ((32 if on_recons else 16), 28, 28, 1)
     reconstructions = ops.convert_to_numpy(twin(x)).reshape(16, -1)

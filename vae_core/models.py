@@ -332,7 +332,7 @@ class VAE(keras.Model):
         """All loss terms for a batch, per image (shape (N,)), plus per-dim KL (N, latent).
 
         "loss" is the total reported; "main_loss" is the part whose gradient reaches every
-        weight (the class-consistency term, when on, trains the decoder only: see train_step).
+        weight (each other term trains one network only: see train_step).
         """
         out = {}
         class_probs = None
@@ -373,8 +373,9 @@ class VAE(keras.Model):
         if self._needs_shuffled_decodes:
             images, labels = self._shuffled_decodes(z, training)
         if self.image_critic is not None:
-            # The critic learns from real images and a stop-gradient copy of the decoded ones;
-            # "realism_loss" (non-saturating: -log D(decoded)) trains the decoder only.
+            # One critic pass over the decoded images serves both players (see train_step):
+            # "critic_loss" (real vs decoded) trains the critic only, "realism_loss"
+            # (non-saturating: -log D(decoded)) the decoder only.
             fakes, fake_labels = images, labels
             if self.config.realism_on_reconstructions:
                 # The batch's reconstructions too, with their true classes (Larsen et al. 2016).
@@ -382,13 +383,12 @@ class VAE(keras.Model):
                 fake_labels = None if labels is None else ops.concatenate(
                     [ops.cast(labels, "int32"), ops.cast(y, "int32")], axis=0)
             real_logit = self._critic(x, y, training)
-            caught = ops.softplus(self._critic(ops.stop_gradient(fakes), fake_labels, training))
-            fooled = ops.softplus(-self._critic(fakes, fake_labels, training))
+            fake_logit = self._critic(fakes, fake_labels, training)
+            caught, fooled = ops.softplus(fake_logit), ops.softplus(-fake_logit)
             if self.config.realism_on_reconstructions:  # each kind of decoded image at half weight
                 n = ops.shape(x)[0]
                 caught, fooled = 0.5 * (caught[:n] + caught[n:]), 0.5 * (fooled[:n] + fooled[n:])
             out["critic_loss"] = ops.softplus(-real_logit) + caught
-            total = total + out["critic_loss"]
             out["realism_loss"] = fooled
         if self._classifier_features is not None:
             if self.config.perceptual_weight > 0:
@@ -403,7 +403,7 @@ class VAE(keras.Model):
         if self.style_adversary is not None:
             total = total + self.config.style_adversary_weight * out["style_leak_loss"]
         if self.image_critic is not None:
-            total = total + self.config.realism_weight * out["realism_loss"]
+            total = total + out["critic_loss"] + self.config.realism_weight * out["realism_loss"]
         if self.config.perceptual_weight > 0:
             total = total + self.config.perceptual_weight * out["perceptual_loss"]
         if self.config.moment_matching_weight > 0:
@@ -479,13 +479,15 @@ class VAE(keras.Model):
         # Terms that train one sub-network only, each with the others frozen for it:
         # the consistency loss trains the decoder (the classifier must not learn to read the
         # decoder's drawings; the encoder is untouched); the style-leak loss trains the encoder
-        # (the adversary must not learn to be fooled).
+        # (the adversary must not learn to be fooled); the critic's loss and the decoder's
+        # realism loss share one critic pass, so each is routed to its own player.
         partial = []
         if self.config.consistency_weight > 0:
             partial.append(("consistency_loss", self.config.consistency_weight, self.decoder))
         if self.style_adversary is not None:
             partial.append(("style_leak_loss", self.config.style_adversary_weight, self.encoder))
         if self.image_critic is not None:
+            partial.append(("critic_loss", 1.0, self.image_critic))
             partial.append(("realism_loss", self.config.realism_weight, self.decoder))
         if self.config.perceptual_weight > 0:
             partial.append(("perceptual_loss", self.config.perceptual_weight, self.decoder))
@@ -495,12 +497,17 @@ class VAE(keras.Model):
         with tf.GradientTape(persistent=bool(partial)) as tape:
             losses = self.compute_losses(x, y, training=True)
             loss = ops.mean(losses["main_loss"])
-            extras = [weight * ops.mean(losses[name]) for name, weight, _ in partial]
+            per_network = {}  # one backward pass per network, over the sum of its terms
+            for name, weight, network in partial:
+                term = weight * ops.mean(losses[name])
+                if id(network) in per_network:
+                    term = per_network[id(network)][1] + term
+                per_network[id(network)] = (network, term)
         grads = tape.gradient(loss, self.trainable_weights)
-        for extra, (_, _, network) in zip(extras, partial):
+        for network, extra in per_network.values():
             targets = network.trainable_weights
             extra_grads = dict(zip(map(id, targets), tape.gradient(extra, targets)))
-            grads = [g + extra_grads[id(w)] if extra_grads.get(id(w)) is not None else g
+            grads = [_sum_gradients(g, extra_grads.get(id(w)))
                      for g, w in zip(grads, self.trainable_weights)]
         del tape
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
@@ -764,6 +771,11 @@ class VAE(keras.Model):
         styles, _ = self.encode(images)
         codes = self.latent_codes(np.repeat(styles, len(digits), axis=0), digits * len(styles))
         return self.decode(codes).reshape(len(styles), len(digits), 28, 28)
+
+
+def _sum_gradients(a, b):
+    """Adds two gradients of one weight, either of which may be None (not connected)."""
+    return b if a is None else a if b is None else a + b
 
 
 def _spread(features):
