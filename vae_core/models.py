@@ -499,10 +499,8 @@ class VAE(keras.Model):
             loss = ops.mean(losses["main_loss"])
             per_network = {}  # one backward pass per network, over the sum of its terms
             for name, weight, network in partial:
-                term = weight * ops.mean(losses[name])
-                if id(network) in per_network:
-                    term = per_network[id(network)][1] + term
-                per_network[id(network)] = (network, term)
+                network, terms = per_network.get(id(network), (network, 0.0))
+                per_network[id(network)] = (network, terms + weight * ops.mean(losses[name]))
         grads = tape.gradient(loss, self.trainable_weights)
         for network, extra in per_network.values():
             targets = network.trainable_weights
