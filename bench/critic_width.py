@@ -1,17 +1,21 @@
 """What a wider realism critic costs: seconds per epoch of the Fashion recipe at each critic width.
 
-    python bench/critic_width.py [--widths 16,48,64] [--rounds 2] [--epochs 3] [--images 15360]
+    python bench/critic_width.py [--widths 16,48,64] [--baseline REV] [--rounds 2] [--epochs 3]
+                                 [--images 15360]
 
 Runs the `fashion_conditional` line of checkpoints/make_all.sh with `--critic-width W` on the
 first N training images, widths alternating round by round in fresh processes, and reads the
 "epoch i/N (x s)" lines. Per run: the median of epochs 2..N (the first one traces). The ratio
-to width 16 (the shipped critic) is what matters: the machines are shared, so absolute seconds
-drift by 20% within an hour. Writes bench/results/critic_width.json.
+to the first width (16, the shipped critic) is what matters: the machines are shared, so
+absolute seconds drift by 20% within an hour. `--baseline REV` adds the shipped width at an
+older commit (its code from `git archive`), alternating with the rest, and takes the ratios
+against it: what a change to the training step bought. Writes bench/results/critic_width.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
@@ -31,42 +35,56 @@ FASHION_RECIPE = [  # checkpoints/make_all.sh, fashion_conditional, without --ep
     "--beta", "1", "--recon-loss", "bce", "--batch-size", "128", "--lr", "1e-3", "--seed", "0"]
 
 
-def run(width: int, epochs: int, images: int) -> dict:
+def run(width: int, epochs: int, images: int, code: Path = ROOT) -> dict:
     with tempfile.TemporaryDirectory() as out:
         cmd = [sys.executable, "-m", "vae_core", "train", *FASHION_RECIPE,
                "--critic-width", str(width), "--epochs", str(epochs),
                "--max-train-images", str(images), "--no-eval", "--out", str(Path(out) / "c")]
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        proc = subprocess.run(cmd, cwd=code, capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(code)})
     if proc.returncode:
         raise RuntimeError(proc.stderr[-3000:])
     times = [float(s) for s in EPOCH_LINE.findall(proc.stdout)]
     return {"epoch_seconds": times, "steady": statistics.median(times[1:] or times)}
 
 
+def checkout(rev: str, into: Path) -> Path:
+    """The repository's files at commit `rev`, unpacked under `into`."""
+    archive = subprocess.run(["git", "archive", rev], cwd=ROOT, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--widths", default="16,48,64")
+    parser.add_argument("--baseline", metavar="REV",
+                        help="also time width 16 at this commit, and take ratios against it")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--images", type=int, default=15360)
     args = parser.parse_args()
     offline_keras_home()
-    widths = [int(w) for w in args.widths.split(",")]
-    runs = {w: [] for w in widths}
-    for i in range(args.rounds):
-        for w in widths:
-            r = run(w, args.epochs, args.images)
-            runs[w].append(r)
-            print(f"round {i + 1} critic width {w}: {r}", flush=True)
-    steady = {w: statistics.median(r["steady"] for r in v) for w, v in runs.items()}
-    base = steady[widths[0]]
+    with tempfile.TemporaryDirectory() as scratch:
+        variants = {w: (int(w), ROOT) for w in args.widths.split(",")}
+        if args.baseline:
+            variants = {f"{args.baseline}:16": (16, checkout(args.baseline, Path(scratch))),
+                        **variants}
+        runs = {name: [] for name in variants}
+        for i in range(args.rounds):
+            for name, (width, code) in variants.items():
+                r = run(width, args.epochs, args.images, code)
+                runs[name].append(r)
+                print(f"round {i + 1} critic width {name}: {r}", flush=True)
+    steady = {name: statistics.median(r["steady"] for r in v) for name, v in runs.items()}
+    base = next(iter(runs))
     write_result("critic_width", {
         "command": " ".join(["python bench/critic_width.py", *sys.argv[1:]]),
         "machine": machine(), "epochs": args.epochs, "train_images": args.images,
-        "runs": {str(w): v for w, v in runs.items()},
-        "epoch_seconds": {str(w): spread(r["steady"] for r in v) for w, v in runs.items()},
-        f"epoch_time_ratio_to_width_{widths[0]}": {
-            str(w): round(s / base, 3) for w, s in steady.items()},
+        "runs": runs,
+        "epoch_seconds": {name: spread(r["steady"] for r in v) for name, v in runs.items()},
+        f"epoch_time_ratio_to_{base}": {
+            name: round(s / steady[base], 3) for name, s in steady.items()},
     })
 
 
