@@ -72,8 +72,8 @@ class VAEConfig:
     fool it, which draws sharp strokes where a Bernoulli mean would blur them. 0 = off."""
     critic_width: int = 16
     """With the realism term on: channels of the image critic's first convolution (the second
-    has twice as many). 64 took the Fashion recipe's samples from 38.6x to 28.9x the floor but
-    made its epochs 1.5x slower (bench/critic_width.py; checkpoints/TUNING.md, eighth pass)."""
+    has twice as many). The Fashion recipe's 64 took its samples from 38.6x to 29.0x the floor,
+    for epochs 1.3x as long as at 16 (bench/critic_width.py; checkpoints/TUNING.md, ninth pass)."""
     realism_on_reconstructions: bool = False
     """With the realism term on: the critic also judges the batch's reconstructions (as Larsen et
     al. 2016 do), each kind of decoded image at half the weight. It sharpened Fashion-MNIST
@@ -296,5 +296,5 @@ PRESETS = {
     "sharp_conditional_fashion": VAEConfig(
         dataset="fashion_mnist", arch="conv", conv_width=32, latent_dim=16, conditional=True,
         beta=1.0, hidden=(256,), epochs=10, encoder_conditional=True, consistency_weight=4.0,
-        realism_weight=3.0, realism_on_reconstructions=True),
+        realism_weight=3.0, critic_width=64, realism_on_reconstructions=True),
 }
