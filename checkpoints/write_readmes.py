@@ -69,7 +69,7 @@ def model_card(name: str, card: dict, cards: dict) -> str:
         "",
         "## Test-set evaluation (`python -m vae_core evaluate`)",
         "",
-        f"| ELBO (nats / image) | reconstruction | KL | active units |"
+        "| ELBO (nats / image) | reconstruction | KL | active units |"
         + (" classifier accuracy |" if "classifier_accuracy" in ev else ""),
         "|---|---|---|---|" + ("---|" if "classifier_accuracy" in ev else ""),
         f"| **{ev['elbo']:.1f}** | {ev['reconstruction']:.1f} | {ev['kl']:.2f} | "
@@ -227,8 +227,9 @@ def fd_lines(q: dict, cfg: dict) -> list[str]:
         f"{fd['reconstructions']:.2f}, {fd['reconstructions_ratio']:.1f}x the floor.",
     ]
     if "fd_normal" in q:
-        lines.append(f"- Samples with styles from N(0, I) instead: FD {q['fd_normal']['samples']:.2f}, "
-                     f"{q['fd_normal']['samples_ratio']:.1f}x the floor (compare: what sampling "
+        normal = q["fd_normal"]
+        lines.append(f"- Samples with styles from N(0, I) instead: FD {normal['samples']:.2f}, "
+                     f"{normal['samples_ratio']:.1f}x the floor (compare: what sampling "
                      f"from {sampler_text(fd['sampler'], cfg)} changes).")
     return lines
 
@@ -281,9 +282,8 @@ def index(cards: dict) -> str:
         mb = (HERE / name / "model.keras").stat().st_size / 2**20
         lines.append(f"| [{name}]({name}/README.md) | {card['training_seconds']:.0f} | "
                      f"{ev['elbo']:.1f} | {ev['reconstruction']:.1f} / {ev['kl']:.2f} | "
-                     f"{ev['active_units']}/{ev['latent_dim']} | {acc} | {agree} | {worst} | {fd_s} | "
-                     f"{fd_r} | {std} | "
-                     f"{mb:.2f} |")
+                     f"{ev['active_units']}/{ev['latent_dim']} | {acc} | {agree} | {worst} | "
+                     f"{fd_s} | {fd_r} | {std} | {mb:.2f} |")
     judges = sorted((HERE / "judges").glob("*.json"))
     if judges:
         lines += ["", "## Judges", "",
