@@ -497,12 +497,13 @@ class VAE(keras.Model):
         with tf.GradientTape(persistent=bool(partial)) as tape:
             losses = self.compute_losses(x, y, training=True)
             loss = ops.mean(losses["main_loss"])
-            per_network = {}  # one backward pass per network, over the sum of its terms
-            for name, weight, network in partial:
-                network, terms = per_network.get(id(network), (network, 0.0))
-                per_network[id(network)] = (network, terms + weight * ops.mean(losses[name]))
+            networks = {id(network): network for *_, network in partial}.values()
+            # One backward pass per network, over the sum of its own terms.
+            extras = [(network, sum(weight * ops.mean(losses[name])
+                                    for name, weight, own in partial if own is network))
+                      for network in networks]
         grads = tape.gradient(loss, self.trainable_weights)
-        for network, extra in per_network.values():
+        for network, extra in extras:
             targets = network.trainable_weights
             extra_grads = dict(zip(map(id, targets), tape.gradient(extra, targets)))
             grads = [_sum_gradients(g, extra_grads.get(id(w)))
