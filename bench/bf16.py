@@ -1,6 +1,6 @@
 """bf16 vs float32: seconds per epoch and final test ELBO, MLP and conv, same seed and epochs.
 
-    python bench/bf16.py [--pairs 2] [--mlp-epochs 3] [--conv-epochs 2] [--conv-images N]
+    python bench/bf16.py [--pairs 2] [--mlp-epochs 3] [--conv-epochs 2] [--conv-images N] [--tag T]
 
 Runs `python -m vae_core train ... --bf16` and `--no-bf16` alternately (fresh processes, seed 0),
 reads the epoch lines and the evaluation JSON line. Per run: median of epochs 2..N (or the only
@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, offline_keras_home, spread, write_result  # noqa: E402
+from common import add_tag_argument, machine, offline_keras_home, spread, write_result  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCH_LINE = re.compile(r"^epoch \d+/\d+ \(([\d.]+) s\)", re.M)
@@ -52,6 +52,7 @@ def main():
     parser.add_argument("--conv-images", type=int, default=None,
                         help="train the conv model on the first N images only (time)")
     parser.add_argument("--archs", default="mlp,conv")
+    add_tag_argument(parser)
     args = parser.parse_args()
     offline_keras_home()
     result = {"command": " ".join(["python bench/bf16.py", *sys.argv[1:]]), "machine": machine()}
@@ -75,7 +76,7 @@ def main():
             "speedup_bf16": round(speedup, 3), "elbo_bf16_minus_float32": round(elbo_gap, 3),
             "pays": bool(speedup >= 1.3 and abs(elbo_gap) <= 0.5),
         }
-    write_result("bf16", result)
+    write_result("bf16", result, args.tag)
 
 
 if __name__ == "__main__":

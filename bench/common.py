@@ -47,6 +47,11 @@ def machine() -> dict:
     return info
 
 
+def add_tag_argument(parser):
+    parser.add_argument("--tag", default="",
+                        help="write bench/results/<name>_<tag>.json, beside the recorded run")
+
+
 def spread(values) -> dict:
     values = list(values)
     return {"median": round(statistics.median(values), 3), "min": round(min(values), 3),
@@ -54,10 +59,12 @@ def spread(values) -> dict:
             "values": [round(v, 3) for v in values]}
 
 
-def write_result(name: str, result: dict) -> Path:
+def write_result(name: str, result: dict, tag: str = "") -> Path:
+    """Writes bench/results/<name>.json, or <name>_<tag>.json: a tag keeps a run on another
+    machine or with other flags beside the recorded one instead of over it."""
     RESULTS.mkdir(exist_ok=True)
     result = {"finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **result}
-    path = RESULTS / f"{name}.json"
+    path = RESULTS / (f"{name}_{tag}.json" if tag else f"{name}.json")
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "epoch_seconds"}, indent=2))
     return path

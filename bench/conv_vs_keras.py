@@ -1,7 +1,7 @@
 """Target 4: seconds per epoch of the conv model, vae_core CLI vs the same network in the
 keras.io-style script (bench/reference_keras_io_vae.py --arch conv).
 
-    python bench/conv_vs_keras.py [--pairs 3] [--epochs 3]
+    python bench/conv_vs_keras.py [--pairs 3] [--epochs 3] [--engine-flags=--bf16] [--tag T]
 
 Alternates fresh processes (A B A B ...): A = `python -m vae_core train --arch conv
 --latent-dim 2 --hidden 16 --no-eval` (its epochs include a pass over the 10,000 test images),
@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, offline_keras_home, spread, write_result  # noqa: E402
+from common import add_tag_argument, machine, offline_keras_home, spread, write_result  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCH_LINE = re.compile(r"epoch \d+/\d+ \(([\d.]+) s\)")  # Keras's bar may precede it
@@ -42,6 +42,7 @@ def main():
                              "validates on all 10,000 test images each epoch)")
     parser.add_argument("--engine-flags", default="",
                         help="extra CLI flags for the engine side (e.g. --bf16)")
+    add_tag_argument(parser)
     args = parser.parse_args()
     offline_keras_home()
     out = tempfile.mkdtemp(prefix="vae-bench-conv-")
@@ -74,7 +75,7 @@ def main():
         "ratio_of_medians": round(statistics.median(per_run["engine"])
                                   / statistics.median(per_run["reference"]), 3),
         "target": "<= 0.5",
-    })
+    }, args.tag)
 
 
 if __name__ == "__main__":

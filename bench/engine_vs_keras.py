@@ -1,6 +1,6 @@
 """Target 2: whole-process wall time of `python -m vae_core train` vs the keras.io-style script.
 
-    python bench/engine_vs_keras.py [--pairs 5] [--epochs 3]
+    python bench/engine_vs_keras.py [--pairs 5] [--epochs 3] [--engine-flags=--bf16] [--tag T]
 
 Alternates (A B A B ...) the two commands below in fresh processes on the same machine:
 
@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, offline_keras_home, spread, write_result  # noqa: E402
+from common import add_tag_argument, machine, offline_keras_home, spread, write_result  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,6 +51,9 @@ def main():
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--arch", choices=("mlp", "conv"), default="mlp")
+    parser.add_argument("--engine-flags", default="",
+                        help="extra CLI flags for the engine side (e.g. --bf16)")
+    add_tag_argument(parser)
     args = parser.parse_args()
     cache_set_by_user = "VAE_CORE_DATA_CACHE" in os.environ
     offline_keras_home()
@@ -58,7 +61,8 @@ def main():
     shape = (["--latent-dim", "20", "--hidden", "512"] if args.arch == "mlp"
              else ["--latent-dim", "2", "--hidden", "16"])
     engine = [sys.executable, "-m", "vae_core", "train", "--arch", args.arch, *shape,
-              "--batch-size", "128", "--epochs", str(args.epochs), "--out", str(out / "ckpt")]
+              "--batch-size", "128", "--epochs", str(args.epochs), "--out", str(out / "ckpt"),
+              *args.engine_flags.split()]
     reference = [sys.executable, "bench/reference_keras_io_vae.py", "--arch", args.arch,
                  "--epochs", str(args.epochs)]
     cold = None
@@ -83,7 +87,8 @@ def main():
                 "python -m vae_core train (with validation, evaluation, checkpoint) vs the "
                 "keras.io-style reference script",
         "command": f"python bench/engine_vs_keras.py --arch {args.arch} --pairs {args.pairs} "
-                   f"--epochs {args.epochs}",
+                   f"--epochs {args.epochs}"
+                   + (f" --engine-flags='{args.engine_flags}'" if args.engine_flags else ""),
         "engine_cmd": " ".join(engine[1:]), "reference_cmd": " ".join(reference[1:]),
         "machine": machine(),
         "engine_wall": spread(walls["engine"]), "reference_wall": spread(walls["reference"]),
@@ -98,7 +103,7 @@ def main():
                                                             "cpu": round(cold[1], 2)},
         "target": "wall ratio <= 0.6",
     }
-    write_result(f"engine_vs_keras_{args.arch}", result)
+    write_result(f"engine_vs_keras_{args.arch}", result, args.tag)
 
 
 if __name__ == "__main__":

@@ -65,6 +65,16 @@ def test_a_recipe_fills_in_every_setting(checkpoints, name):
     assert shown["train_conditional"] is True and shown["train_encoder_conditional"] is True
 
 
+@pytest.mark.parametrize("units", [True, False])
+def test_the_bf16_switch_says_whether_this_cpu_has_bf16_units(checkpoints, monkeypatch, units):
+    monkeypatch.setattr("vae_core.hardware.has_bf16_units", lambda: units)
+    at = open_app(TRAIN)
+    assert_calm(at)
+    help_text = at.toggle(key="train_bf16").help
+    assert ("has bfloat16 units" in help_text) is units
+    assert ("Leave it off here" in help_text) is not units
+
+
 def test_invalid_settings_show_a_message(checkpoints):
     at = open_app(TRAIN)
     at.text_input(key="train_hidden").set_value("512,abc")

@@ -7,6 +7,7 @@ import pytest
 import vae_core
 from vae_core.cli import build_parser
 from vae_core.config import VAEConfig
+from vae_core.hardware import has_bf16_units
 from vae_core.training import train
 
 
@@ -29,6 +30,32 @@ def test_layer_policies(arch):
     assert all(w.dtype == "float32" for w in model.weights)
     plain = vae_core.VAE(VAEConfig(arch=arch, hidden=(16,), latent_dim=2))
     assert all(l.compute_dtype == "float32" for l in plain.encoder.layers + plain.decoder.layers)
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_the_image_critic_follows_the_option_but_keeps_a_float32_logit(bf16):
+    config = VAEConfig(arch="conv", conditional=True, realism_weight=1.0, critic_width=4,
+                       hidden=(16,), latent_dim=2, bf16=bf16)
+    critic = vae_core.VAE(config).image_critic
+    convs = [l for l in critic.layers if isinstance(l, keras.layers.Conv2D)]
+    assert len(convs) == 2
+    assert all(l.compute_dtype == ("bfloat16" if bf16 else "float32") for l in convs)
+    assert critic.get_layer("realism_logit").compute_dtype == "float32"
+    out = critic([np.zeros((3, 28, 28, 1), "float32"), np.eye(10, dtype="float32")[:3]])
+    assert keras.backend.standardize_dtype(out.dtype) == "float32" and out.shape == (3, 1)
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ("fpu sse2 avx2 fma", False),
+    ("fpu avx2 avx512f avx512_bf16", True),
+    ("fpu avx2 amx_bf16 amx_tile", True),
+    ("fpu avx2 amx_tile", False),
+])
+def test_bf16_units_are_read_from_the_cpu_flags(tmp_path, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: x amx_bf16-like name\nflags\t\t: {flags}\n")
+    assert has_bf16_units(str(cpuinfo)) is expected
+    assert has_bf16_units(str(tmp_path / "missing")) is False
 
 
 def test_training_works_with_float32_weights_and_outputs(trained, tiny_data):
