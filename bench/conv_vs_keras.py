@@ -20,7 +20,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import add_tag_argument, machine, offline_keras_home, spread, write_result  # noqa: E402
+from common import (add_tag_argument, machine, offline_keras_home, spread,  # noqa: E402
+                    write_result)
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCH_LINE = re.compile(r"epoch \d+/\d+ \(([\d.]+) s\)")  # Keras's bar may precede it
