@@ -17,9 +17,9 @@ RECIPE_NAMES = {
     "sharp_conditional_fashion": "Roomy-style garment-conditioned Fashion (the shipped recipe)",
 }
 CUSTOM = "custom"
-BF16_HERE = ("This computer's CPU has bfloat16 units: the convolutional model trains about 1.5x "
-             "as fast with it (the MLP about as fast), though a seed no longer gives the same "
-             "model as in float32." if has_bf16_units() else
+BF16_HERE = ("This computer's CPU has bfloat16 units: convolutional models train about "
+             "1.3-1.5x as fast with it (the MLP about as fast), though a seed no longer gives "
+             "the same model as in float32." if has_bf16_units() else
              "This computer's CPU has no bfloat16 units, so it emulates them: slower than "
              "float32. Leave it off here.")
 

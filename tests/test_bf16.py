@@ -53,7 +53,7 @@ def test_the_image_critic_follows_the_option_but_keeps_a_float32_logit(bf16):
 ])
 def test_bf16_units_are_read_from_the_cpu_flags(tmp_path, flags, expected):
     cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: x amx_bf16-like name\nflags\t\t: {flags}\n")
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: Fake amx_bf16 CPU\nflags\t\t: {flags}\n")
     assert has_bf16_units(str(cpuinfo)) is expected
     assert has_bf16_units(str(tmp_path / "missing")) is False
 
