@@ -277,7 +277,7 @@ class VAE(keras.Model):
         self.built = True
 
     def _quantize_dense(self):
-        # The image critic stays float32: it only serves training, which int8 models refuse.
+        # The image critic is not quantized: it only serves training, which int8 models refuse.
         for network in (self.encoder, self.decoder, self.classifier, self.style_adversary):
             if network is not None:
                 network.quantize("int8")
