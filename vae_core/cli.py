@@ -14,7 +14,8 @@ from pathlib import Path
 
 import keras
 
-from .config import ARCHITECTURES, DATASETS, RECON_LOSSES, ConfigError, VAEConfig, parse_hidden
+from .config import (ARCHITECTURES, DATASETS, LR_SCHEDULES, RECON_LOSSES, ConfigError, VAEConfig,
+                     parse_hidden)
 
 DEFAULTS = VAEConfig()
 
@@ -37,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--hidden", default=",".join(map(str, DEFAULTS.hidden)),
                    help="dense layer sizes, e.g. 512 or 512,256")
     t.add_argument("--lr", type=float, default=DEFAULTS.learning_rate, help="learning rate")
+    t.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=DEFAULTS.lr_schedule,
+                   help="constant, or cosine: from --lr down to 0 over the run")
     t.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
     t.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
     t.add_argument("--seed", type=int, default=DEFAULTS.seed)
@@ -241,7 +244,7 @@ def _train(args, argv) -> int:
             dataset=args.dataset, arch=args.arch, latent_dim=args.latent_dim,
             conditional=args.conditional, beta=args.beta, kl_warmup_epochs=args.kl_warmup_epochs,
             recon_loss=args.recon_loss, hidden=parse_hidden(args.hidden),
-            learning_rate=args.lr, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed,
+            learning_rate=args.lr, lr_schedule=args.lr_schedule, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed,
             encoder_conditional=args.encoder_conditional,
             consistency_weight=args.consistency_weight, conv_width=args.conv_width,
             style_adversary_weight=args.style_adversary_weight,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 DATASETS = ("mnist", "fashion_mnist")
 ARCHITECTURES = ("mlp", "conv")
 RECON_LOSSES = ("bce", "mse", "gaussian")
+LR_SCHEDULES = ("constant", "cosine")
 NUM_CLASSES = 10
 IMAGE_SHAPE = (28, 28, 1)
 
@@ -43,6 +44,10 @@ class VAEConfig:
     hidden: tuple[int, ...] = (512,)
     """Dense layer sizes: the MLP's hidden layers, or the conv model's dense layers after 7x7x64."""
     learning_rate: float = 1e-3
+    lr_schedule: str = "constant"
+    """"constant": Adam at `learning_rate` throughout; "cosine": the rate falls from
+    `learning_rate` to 0 along a half cosine over the whole run (Loshchilov & Hutter 2017, without
+    restarts), so the last epochs take small steps instead of hovering at Adam's noise floor."""
     batch_size: int = 128
     epochs: int = 5
     seed: int = 0
@@ -136,6 +141,9 @@ class VAEConfig:
         if self.recon_loss not in RECON_LOSSES:
             yield (f"Unknown reconstruction loss {self.recon_loss!r}: "
                    f"choose one of {', '.join(RECON_LOSSES)}.")
+        if self.lr_schedule not in LR_SCHEDULES:
+            yield (f"Unknown learning-rate schedule {self.lr_schedule!r}: "
+                   f"choose one of {', '.join(LR_SCHEDULES)}.")
         if not isinstance(self.conditional, bool):
             yield f"'conditional' must be true or false, not {self.conditional!r}."
         if not isinstance(self.int8_dense, bool):

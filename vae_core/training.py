@@ -329,12 +329,29 @@ def make_pipeline(x, y, batch_size: int, shuffle_seed: int | None, epochs: int |
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def build_model(config: VAEConfig) -> VAE:
-    """A fresh, compiled model with seeded weights."""
+def build_model(config: VAEConfig, steps_per_epoch: int | None = None) -> VAE:
+    """A fresh, compiled model with seeded weights.
+
+    A scheduled learning rate needs `steps_per_epoch`: the schedule spans the whole run.
+    """
     keras.utils.set_random_seed(config.seed)
     model = VAE(config)
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate(config, steps_per_epoch)))
     return model
+
+
+def learning_rate(config: VAEConfig, steps_per_epoch: int | None):
+    """The optimizer's learning rate: a number, or a schedule of the optimizer's step counter.
+
+    The schedule reads the step counter, which a resumed run restores with the Adam moments, so a
+    resumed run continues the schedule where it stopped.
+    """
+    if config.lr_schedule == "constant":
+        return config.learning_rate
+    if not steps_per_epoch:
+        raise ValueError("A scheduled learning rate spans the whole run: pass steps_per_epoch.")
+    return keras.optimizers.schedules.CosineDecay(config.learning_rate,
+                                                  decay_steps=config.epochs * steps_per_epoch)
 
 
 def restore_state(model: VAE, state: ResumeState):
@@ -376,7 +393,7 @@ def train(config: VAEConfig, dataset: Dataset | None = None, *,
     progress = progress or TrainingProgress(config)
     steps = math.ceil(len(dataset.x_train) / config.batch_size)
     progress.update(steps_per_epoch=steps)
-    model = build_model(config)
+    model = build_model(config, steps)
     first_epoch = 0
     if resume is not None:
         restore_state(model, resume)
