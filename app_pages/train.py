@@ -31,6 +31,7 @@ RECIPE_FIELDS = {
     "train_beta": lambda c: float(c.beta), "train_warmup": lambda c: c.kl_warmup_epochs,
     "train_recon_loss": lambda c: c.recon_loss, "train_epochs": lambda c: c.epochs,
     "train_batch_size": lambda c: c.batch_size, "train_lr": lambda c: c.learning_rate,
+    "train_lr_cosine": lambda c: c.lr_schedule == "cosine",
     "train_bf16": lambda c: c.bf16, "train_encoder_conditional": lambda c: c.encoder_conditional,
     "train_consistency": lambda c: float(c.consistency_weight),
     "train_adversary": lambda c: float(c.style_adversary_weight),
@@ -125,6 +126,12 @@ def settings_form(running: bool) -> VAEConfig | None:
             learning_rate = st.select_slider(
                 "Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], 1e-3, format_func="{:g}".format,
                 key="train_lr", persist_state=keep, help="Step size of the Adam optimiser.")
+            lr_cosine = st.toggle(
+                "Learning rate decays to 0", value=False, key="train_lr_cosine",
+                persist_state=keep,
+                help="The step size falls from the rate above to 0 along a half cosine over "
+                     "the run, so the last epochs settle instead of jittering (measured in "
+                     "checkpoints/TUNING.md).")
             bf16 = st.toggle(
                 "bfloat16 maths", value=False, key="train_bf16", persist_state=keep,
                 help="Mixed precision: layers compute in bfloat16, weights and losses stay "
@@ -206,7 +213,8 @@ def settings_form(running: bool) -> VAEConfig | None:
     return VAEConfig(dataset=dataset, arch=arch, latent_dim=int(latent_dim),
                      conditional=conditional, beta=float(beta), kl_warmup_epochs=int(warmup),
                      recon_loss=recon_loss, hidden=parse_hidden(hidden),
-                     learning_rate=float(learning_rate), batch_size=int(batch_size),
+                     learning_rate=float(learning_rate),
+                     lr_schedule="cosine" if lr_cosine else "constant", batch_size=int(batch_size),
                      epochs=int(epochs), seed=int(seed), bf16=bool(bf16),
                      # the class settings only mean something for a class-conditioned model
                      encoder_conditional=bool(encoder_conditional) and conditional,

@@ -22,6 +22,7 @@ def test_list_hidden_from_json_becomes_tuple():
     ({"learning_rate": 0.0}, "learning_rate"),
     ({"learning_rate": math.nan}, "learning_rate"),
     ({"learning_rate": -1e-3}, "learning_rate"),
+    ({"lr_schedule": "step"}, "learning-rate schedule"),
     ({"batch_size": 0}, "batch_size"),
     ({"epochs": 0}, "epochs"),
     ({"dataset": "cifar10"}, "dataset"),

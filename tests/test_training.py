@@ -133,18 +133,31 @@ def test_nan_in_a_later_epoch_keeps_the_last_good_epoch(tiny_data):
     assert np.isfinite(result.model.generate([0, 1], seed=0)).all()  # still usable
 
 
-def test_resumed_run_matches_an_uninterrupted_one(tiny_data):
-    from vae_core.training import ResumeState, seed_variables
+class KeepStateAfter(keras.callbacks.Callback):
+    """What the CLI's per-epoch checkpoint keeps, taken inside the run after `epochs` epochs."""
 
-    config = tiny(epochs=3, kl_warmup_epochs=2)
-    full = train(config, tiny_data, validate=False)
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs, self.parts = epochs, None
 
-    # The state after epoch 2, as the CLI's per-epoch checkpoint keeps it.
-    two = train(config.replace(epochs=2), tiny_data, validate=False)
-    state = ResumeState(
-        epochs_done=2, history=two.history, weights=two.model.get_weights(),
-        optimizer_variables=[v.numpy() for v in two.model.optimizer.variables],
-        seed_states=[v.numpy() for v in seed_variables(two.model)])
+    def on_epoch_end(self, epoch, logs=None):
+        from vae_core.training import seed_variables
+
+        if epoch + 1 == self.epochs:
+            self.parts = dict(weights=self.model.get_weights(),
+                              optimizer_variables=[v.numpy() for v in self.model.optimizer.variables],
+                              seed_states=[v.numpy() for v in seed_variables(self.model)])
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_resumed_run_matches_an_uninterrupted_one(tiny_data, schedule):
+    from vae_core.training import ResumeState
+
+    config = tiny(epochs=3, kl_warmup_epochs=2, lr_schedule=schedule)
+    keep = KeepStateAfter(2)
+    full = train(config, tiny_data, validate=False, callbacks=[keep])
+    state = ResumeState(epochs_done=2, history={k: v[:2] for k, v in full.history.items()},
+                        **keep.parts)
     resumed = train(config, tiny_data, validate=False, resume=state)
     assert resumed.status == "done" and resumed.model.epochs_trained == 3
     assert len(resumed.history["loss"]) == 3
@@ -152,6 +165,29 @@ def test_resumed_run_matches_an_uninterrupted_one(tiny_data):
     assert resumed.history["loss"][2] == pytest.approx(full.history["loss"][2], rel=1e-4)
     for a, b in zip(resumed.model.get_weights(), full.model.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_the_cosine_schedule_falls_from_the_rate_to_zero_over_the_run(tiny_data):
+    """Half-way it is half the rate; the last step is taken at almost nothing."""
+    from vae_core.training import build_model
+
+    steps = 7
+    optimizer = build_model(tiny(epochs=2, lr_schedule="cosine"), steps).optimizer
+    rates = []
+    for step in (0, steps, 2 * steps - 1):
+        optimizer.iterations.assign(step)
+        rates.append(float(optimizer.learning_rate))
+    assert rates[0] == pytest.approx(3e-3)
+    assert rates[1] == pytest.approx(1.5e-3)
+    assert 0 < rates[2] < 3e-3 * 0.02
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        build_model(tiny(lr_schedule="cosine"))
+    assert float(build_model(tiny()).optimizer.learning_rate) == pytest.approx(3e-3)
+
+
+def test_a_cosine_run_ends_at_a_rate_of_zero(tiny_data):
+    result = train(tiny(epochs=1, lr_schedule="cosine"), tiny_data, validate=False)
+    assert float(result.model.optimizer.learning_rate) == pytest.approx(0, abs=1e-9)
 
 
 def test_kl_warmup_ramps_the_kl_weight(tiny_data):
