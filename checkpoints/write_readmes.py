@@ -59,12 +59,14 @@ def model_card(name: str, card: dict, cards: dict) -> str:
         + f", hidden {cfg['hidden']}, style latent {cfg['latent_dim']}"
         + (" + 10 class slots" if cfg["conditional"] else "")
         + f", beta {cfg['beta']:g}, KL warm-up {cfg['kl_warmup_epochs']} epochs, "
-        f"{LOSS_NAMES[cfg['recon_loss']]} loss, lr {cfg['learning_rate']:g}, "
+        f"{LOSS_NAMES[cfg['recon_loss']]} loss, lr {cfg['learning_rate']:g}"
+        + (" (cosine decay to 0)" if cfg.get("lr_schedule") == "cosine" else "") + ", "
         f"batch {cfg['batch_size']}, "
         f"seed {cfg['seed']}.",
         *recipe_lines(cfg),
         f"- Trained {card['epochs_trained']} epochs in **{card['training_seconds']:.0f} s** on a "
-        f"shared 2-core CPU (Keras {card.get('keras_version', '?')}, {card['created']}).",
+        f"shared {card.get('cpu', '2-core CPU')} "
+        f"(Keras {card.get('keras_version', '?')}, {card['created']}).",
         f"- `model.keras`: {size_mb:.2f} MB (weights only, no optimizer state).",
         "",
         "## Test-set evaluation (`python -m vae_core evaluate`)",

@@ -7,7 +7,7 @@ import pytest
 import vae_core
 from vae_core.cli import build_parser
 from vae_core.config import VAEConfig
-from vae_core.hardware import has_bf16_units
+from vae_core.hardware import cpu_description, has_bf16_units
 from vae_core.training import train
 
 
@@ -56,6 +56,15 @@ def test_bf16_units_are_read_from_the_cpu_flags(tmp_path, flags, expected):
     cpuinfo.write_text(f"processor\t: 0\nmodel name\t: Fake amx_bf16 CPU\nflags\t\t: {flags}\n")
     assert has_bf16_units(str(cpuinfo)) is expected
     assert has_bf16_units(str(tmp_path / "missing")) is False
+
+
+def test_a_card_names_the_cpu_from_its_model_name_line(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\n"
+                       "model name\t: Fake Xeon(R) 9000\nflags\t\t: fpu\n")
+    assert cpu_description(str(cpuinfo)).startswith("Fake Xeon(R) 9000, ")
+    assert cpu_description(str(cpuinfo)).endswith(" CPUs")
+    assert cpu_description(str(tmp_path / "missing")).startswith("an unnamed CPU, ")
 
 
 def test_training_works_with_float32_weights_and_outputs(trained, tiny_data):

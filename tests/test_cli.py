@@ -28,6 +28,7 @@ def test_train_then_evaluate_end_to_end(mnist, tmp_path):
     card = json.loads((out / "card.json").read_text())
     assert card["command"].startswith("python -m vae_core train --dataset mnist")
     assert card["epochs_trained"] == 2 and card["evaluation"]["test_images"] == 10000
+    assert card["cpu"].endswith(" CPUs")  # a training time names the machine it was measured on
     assert (out / "samples.png").stat().st_size > 1000
     assert json.loads((out / "config.json").read_text())["conditional"] is True
     snaps = vae_core.load_checkpoint(out).training_snapshots  # the CLI records history too

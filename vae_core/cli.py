@@ -16,6 +16,7 @@ import keras
 
 from .config import (ARCHITECTURES, DATASETS, LR_SCHEDULES, RECON_LOSSES, ConfigError, VAEConfig,
                      parse_hidden)
+from .hardware import cpu_description
 
 DEFAULTS = VAEConfig()
 
@@ -308,7 +309,7 @@ def _train(args, argv) -> int:
         print(f"error: {result.reason} {where}", file=sys.stderr, flush=True)
         return 1
     print(result.reason, flush=True)
-    card.update({"training_seconds": round(result.seconds, 1),
+    card.update({"training_seconds": round(result.seconds, 1), "cpu": cpu_description(),
                  "stopped_early": result.status != "done"})
     if resume:
         card["resumed_after_epoch"] = done_before
