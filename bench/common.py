@@ -64,6 +64,8 @@ def write_result(name: str, result: dict, tag: str = "") -> Path:
     machine or with other flags beside the recorded one instead of over it."""
     RESULTS.mkdir(exist_ok=True)
     result = {"finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **result}
+    if tag and "--tag" not in result.get("command", "--tag"):  # the command reproduces the file
+        result["command"] += f" --tag {tag}"
     path = RESULTS / (f"{name}_{tag}.json" if tag else f"{name}.json")
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "epoch_seconds"}, indent=2))
