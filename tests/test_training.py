@@ -149,11 +149,11 @@ class KeepStateAfter(keras.callbacks.Callback):
                               seed_states=[v.numpy() for v in seed_variables(self.model)])
 
 
-@pytest.mark.parametrize("schedule", ["constant", "cosine"])
-def test_resumed_run_matches_an_uninterrupted_one(tiny_data, schedule):
+@pytest.mark.parametrize("optimizer", [{}, {"lr_schedule": "cosine"}, {"ema_momentum": 0.9}])
+def test_resumed_run_matches_an_uninterrupted_one(tiny_data, optimizer):
     from vae_core.training import ResumeState
 
-    config = tiny(epochs=3, kl_warmup_epochs=2, lr_schedule=schedule)
+    config = tiny(epochs=3, kl_warmup_epochs=2, **optimizer)
     keep = KeepStateAfter(2)
     full = train(config, tiny_data, validate=False, callbacks=[keep])
     state = ResumeState(epochs_done=2, history={k: v[:2] for k, v in full.history.items()},
@@ -183,6 +183,20 @@ def test_the_cosine_schedule_falls_from_the_rate_to_zero_over_the_run(tiny_data)
     with pytest.raises(ValueError, match="steps_per_epoch"):
         build_model(tiny(lr_schedule="cosine"))
     assert float(build_model(tiny()).optimizer.learning_rate) == pytest.approx(3e-3)
+
+
+def test_weight_averaging_finishes_on_the_averaged_weights(tiny_data):
+    keep = KeepStateAfter(2)
+    result = train(tiny(ema_momentum=0.9), tiny_data, validate=False, callbacks=[keep])
+    final = result.model.get_weights()
+    trainable = [v.numpy() for v in result.model.trainable_weights]
+    averages = [v.numpy() for v in result.model.optimizer._model_variables_moving_average]
+    for weight, average in zip(trainable, averages):
+        np.testing.assert_array_equal(weight, average)
+    assert any(not np.array_equal(a, b) for a, b in zip(final, keep.parts["weights"]))
+    plain = train(tiny(), tiny_data, validate=False)  # the raw run itself is unchanged
+    for a, b in zip(plain.model.get_weights(), keep.parts["weights"]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_a_cosine_run_ends_at_a_rate_of_zero(tiny_data):

@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=DEFAULTS.learning_rate, help="learning rate")
     t.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=DEFAULTS.lr_schedule,
                    help="constant, or cosine: from --lr down to 0 over the run")
+    t.add_argument("--ema-momentum", type=float, default=DEFAULTS.ema_momentum,
+                   help="finish on a moving average of the weights with this momentum, e.g. "
+                        "0.999 (0 = off)")
     t.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
     t.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
     t.add_argument("--seed", type=int, default=DEFAULTS.seed)
@@ -245,7 +248,9 @@ def _train(args, argv) -> int:
             dataset=args.dataset, arch=args.arch, latent_dim=args.latent_dim,
             conditional=args.conditional, beta=args.beta, kl_warmup_epochs=args.kl_warmup_epochs,
             recon_loss=args.recon_loss, hidden=parse_hidden(args.hidden),
-            learning_rate=args.lr, lr_schedule=args.lr_schedule, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed,
+            learning_rate=args.lr, lr_schedule=args.lr_schedule,
+            ema_momentum=args.ema_momentum, batch_size=args.batch_size, epochs=args.epochs,
+            seed=args.seed,
             encoder_conditional=args.encoder_conditional,
             consistency_weight=args.consistency_weight, conv_width=args.conv_width,
             style_adversary_weight=args.style_adversary_weight,

@@ -48,6 +48,11 @@ class VAEConfig:
     """"constant": Adam at `learning_rate` throughout; "cosine": the rate falls from
     `learning_rate` to 0 along a half cosine over the whole run (Loshchilov & Hutter 2017, without
     restarts), so the last epochs take small steps instead of hovering at Adam's noise floor."""
+    ema_momentum: float = 0.0
+    """Keep an exponential moving average of the weights (Polyak averaging, as GAN training often
+    does: Yazici et al. 2019) with this momentum, and finish the run on the averaged weights.
+    0.999 averages over about the last 1,000 steps. The run itself trains the raw weights, so
+    the live previews show those; 0 = off."""
     batch_size: int = 128
     epochs: int = 5
     seed: int = 0
@@ -214,6 +219,10 @@ class VAEConfig:
         if (not _is_real(self.learning_rate) or not math.isfinite(self.learning_rate)
                 or not 0 < self.learning_rate <= 1):
             yield f"learning_rate must be a number in (0, 1], not {self.learning_rate!r}."
+        if (not _is_real(self.ema_momentum) or not math.isfinite(self.ema_momentum)
+                or not 0 <= self.ema_momentum < 1):
+            yield (f"ema_momentum must be a number in [0, 1) (0 switches weight averaging off), "
+                   f"not {self.ema_momentum!r}.")
         if (not isinstance(self.hidden, tuple) or not self.hidden
                 or not all(_is_int(h) and 1 <= h <= 8192 for h in self.hidden)):
             yield (f"hidden must be one or more layer sizes between 1 and 8192 "

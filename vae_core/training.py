@@ -336,7 +336,9 @@ def build_model(config: VAEConfig, steps_per_epoch: int | None = None) -> VAE:
     """
     keras.utils.set_random_seed(config.seed)
     model = VAE(config)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate(config, steps_per_epoch)))
+    averaging = dict(use_ema=True, ema_momentum=config.ema_momentum) if config.ema_momentum else {}
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate(config, steps_per_epoch),
+                                                  **averaging))
     return model
 
 
