@@ -130,7 +130,9 @@ def settings_form(running: bool) -> VAEConfig | None:
                 "Learning rate decays to 0", value=False, key="train_lr_cosine",
                 persist_state=keep,
                 help="The step size falls from the rate above to 0 along a half cosine over "
-                     "the run, so the last epochs settle instead of jittering (measured in "
+                     "the run, so the last epochs settle instead of jittering. On the "
+                     "Fashion-MNIST recipe it raised the test ELBO and the classifier's "
+                     "accuracy a little but made the samples less realistic (measured in "
                      "checkpoints/TUNING.md).")
             bf16 = st.toggle(
                 "bfloat16 maths", value=False, key="train_bf16", persist_state=keep,
