@@ -65,6 +65,23 @@ def test_a_recipe_fills_in_every_setting(checkpoints, name):
     assert shown["train_conditional"] is True and shown["train_encoder_conditional"] is True
 
 
+@pytest.mark.parametrize("name", ["sharp_conditional_mnist", "sharp_conditional_fashion"])
+def test_starting_a_recipe_trains_exactly_that_recipe(checkpoints, name, monkeypatch):
+    """The page's widgets carry every field of a recipe through to the run it starts."""
+    from vae_core.config import PRESETS
+
+    monkeypatch.setenv("VAE_LAB_TRAIN_SUBSET", "512")
+    at = open_app(TRAIN)
+    at.selectbox(key="train_recipe").set_value(name).run()
+    try:
+        next(b for b in at.button if b.label == "Start training").click()
+        at.run()
+        assert_calm(at)
+        assert at.session_state["job"].config == PRESETS[name]
+    finally:
+        stop_job(at)
+
+
 @pytest.mark.parametrize("units", [True, False])
 def test_the_bf16_switch_says_whether_this_cpu_has_bf16_units(checkpoints, monkeypatch, units):
     monkeypatch.setattr("vae_core.hardware.has_bf16_units", lambda: units)

@@ -16,6 +16,8 @@ DATASETS = ("mnist", "fashion_mnist")
 ARCHITECTURES = ("mlp", "conv")
 RECON_LOSSES = ("bce", "mse", "gaussian")
 LR_SCHEDULES = ("constant", "cosine")
+AVERAGING_MOMENTUM = 0.999
+"""The weight-averaging momentum the Train page's switch sets (about the last 1,000 steps)."""
 NUM_CLASSES = 10
 IMAGE_SHAPE = (28, 28, 1)
 
