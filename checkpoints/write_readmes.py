@@ -190,6 +190,10 @@ def recipe_lines(cfg: dict) -> list[str]:
                         if cfg.get("realism_on_reconstructions") else "")
                      + ", and the decoder (only) is trained to fool it: sharp strokes instead "
                        "of a grey blur")
+    if cfg.get("ema_momentum", 0) > 0:
+        parts.append(f"the weights are a moving average of the trained ones (momentum "
+                     f"{cfg['ema_momentum']:g}, about the last {1 / (1 - cfg['ema_momentum']):,.0f} "
+                     f"steps), taken at the end of the run")
     k = cfg.get("style_prior_components", 0)
     if k and cfg.get("class_matched_styles"):
         parts.append(f"a {k}-component full-covariance Gaussian mixture fitted to the encoded "

@@ -315,5 +315,6 @@ PRESETS = {
     "sharp_conditional_fashion": VAEConfig(
         dataset="fashion_mnist", arch="conv", conv_width=32, latent_dim=16, conditional=True,
         beta=1.0, hidden=(256,), epochs=16, encoder_conditional=True, consistency_weight=4.0,
-        realism_weight=3.0, critic_width=64, realism_on_reconstructions=True),
+        realism_weight=3.0, critic_width=64, realism_on_reconstructions=True,
+        ema_momentum=AVERAGING_MOMENTUM),
 }
