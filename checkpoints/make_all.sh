@@ -69,7 +69,7 @@ build() {
             --hidden 256 --conditional --encoder-conditional --consistency-weight 4 \
             --realism-weight 3 --critic-width 64 --realism-on-reconstructions \
             --style-prior-components 0 --beta 1 \
-            --recon-loss bce --epochs 16 --batch-size 128 --lr 1e-3 --ema-momentum 0.999 --seed 0 \
+            --recon-loss bce --epochs 16 --batch-size 128 --lr 1e-3 --ema-momentum 0.998 --seed 0 \
             --out checkpoints/fashion_conditional ;;
     fashion_2d_kl_on)
         run "$PY" -m vae_core train --dataset fashion_mnist --arch mlp --latent-dim 2 --hidden 512 --no-conditional \

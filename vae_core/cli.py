@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="constant, or cosine: from --lr down to 0 over the run")
     t.add_argument("--ema-momentum", type=float, default=DEFAULTS.ema_momentum,
                    help="finish on a moving average of the weights with this momentum, e.g. "
-                        "0.999 (0 = off)")
+                        "0.998 (0 = off)")
     t.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
     t.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
     t.add_argument("--seed", type=int, default=DEFAULTS.seed)

@@ -16,8 +16,9 @@ DATASETS = ("mnist", "fashion_mnist")
 ARCHITECTURES = ("mlp", "conv")
 RECON_LOSSES = ("bce", "mse", "gaussian")
 LR_SCHEDULES = ("constant", "cosine")
-AVERAGING_MOMENTUM = 0.999
-"""The weight-averaging momentum the Train page's switch sets (about the last 1,000 steps)."""
+AVERAGING_MOMENTUM = 0.998
+"""The weight-averaging momentum the Train page's switch and the Fashion recipe use (about the
+last 500 steps, an epoch): checkpoints/TUNING.md, eleventh pass."""
 NUM_CLASSES = 10
 IMAGE_SHAPE = (28, 28, 1)
 
@@ -53,7 +54,7 @@ class VAEConfig:
     ema_momentum: float = 0.0
     """Keep an exponential moving average of the weights (Polyak averaging, as GAN training often
     does: Yazici et al. 2019) with this momentum, and finish the run on the averaged weights.
-    0.999 averages over about the last 1,000 steps. The run itself trains the raw weights, so
+    0.998 averages over about the last 500 steps. The run itself trains the raw weights, so
     the live previews show those; 0 = off."""
     batch_size: int = 128
     epochs: int = 5
