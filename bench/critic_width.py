@@ -90,7 +90,7 @@ def main():
     steady = {name: statistics.median(r["steady"] for r in v) for name, v in runs.items()}
     base = next(iter(runs))
     write_result("critic_width", {
-        "command": " ".join(["python bench/critic_width.py", *sys.argv[1:]]),
+        "command": shlex.join(["python", "bench/critic_width.py", *sys.argv[1:]]),
         "machine": machine(), "epochs": args.epochs, "train_images": args.images,
         "runs": runs,
         "epoch_seconds": {name: spread(r["steady"] for r in v) for name, v in runs.items()},
