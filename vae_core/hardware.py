@@ -15,26 +15,27 @@ from pathlib import Path
 BF16_UNITS = ("amx_bf16", "avx512_bf16")
 
 
-@functools.cache
-def has_bf16_units(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """True when the CPU advertises bf16 dot-product units (read on Linux; elsewhere False)."""
+def cpuinfo_field(name: str, cpuinfo: str = "/proc/cpuinfo") -> str | None:
+    """The value of the first `name : value` line of /proc/cpuinfo (None off Linux or if absent)."""
     try:
         text = Path(cpuinfo).read_text()
     except OSError:
-        return False
-    flags = next((line for line in text.splitlines() if line.startswith("flags")), "")
-    return any(unit in flags.split(":", 1)[-1].split() for unit in BF16_UNITS)
+        return None
+    return next((line.split(":", 1)[1].strip() for line in text.splitlines()
+                 if line.split(":", 1)[0].strip() == name and ":" in line), None)
+
+
+@functools.cache
+def has_bf16_units(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """True when the CPU advertises bf16 dot-product units (read on Linux; elsewhere False)."""
+    flags = (cpuinfo_field("flags", cpuinfo) or "").split()
+    return any(unit in flags for unit in BF16_UNITS)
 
 
 @functools.cache
 def cpu_description(cpuinfo: str = "/proc/cpuinfo") -> str:
     """'<model name>, <n> CPUs' (read on Linux; elsewhere only the count), for a card's time."""
-    try:
-        text = Path(cpuinfo).read_text()
-    except OSError:
-        text = ""
-    model = next((line.split(":", 1)[1].strip() for line in text.splitlines()
-                  if line.startswith("model name") and ":" in line), "an unnamed CPU")
+    model = cpuinfo_field("model name", cpuinfo) or "an unnamed CPU"
     usable = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
               else os.cpu_count())
     return f"{model}, {usable} CPUs"
