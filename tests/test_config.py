@@ -51,6 +51,8 @@ def test_list_hidden_from_json_becomes_tuple():
     ({"realism_weight": math.nan, "conditional": True}, "realism_weight"),
     ({"realism_weight": True}, "realism_weight"),
     ({"critic_width": 0}, "critic_width"),
+    ({"critic_depth": 0}, "critic_depth"),
+    ({"critic_depth": 5}, "critic_depth"),
     ({"realism_on_reconstructions": True}, "needs the realism term on"),
     ({"realism_on_reconstructions": 1, "realism_weight": 1.0}, "must be true or false"),
     ({"sample_temperature": 0.0}, "sample_temperature"),

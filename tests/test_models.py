@@ -306,6 +306,16 @@ def test_critic_width_sets_the_critics_channels():
     assert [c.filters for c in convs] == [8, 16]
 
 
+@pytest.mark.parametrize("depth, filters, side", [(1, [8], 14), (3, [8, 16, 32], 4)])
+def test_critic_depth_stacks_stride_two_convolutions(depth, filters, side):
+    model = VAE(small("conv", True, realism_weight=1.0, critic_width=8, critic_depth=depth))
+    convs = [layer for layer in model.image_critic.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [c.filters for c in convs] == filters
+    assert convs[-1].output.shape[1:3] == (side, side)
+    one_hot = np.eye(10, dtype="float32")[:3]
+    assert model.image_critic([np.zeros((3, 28, 28, 1), "float32"), one_hot]).shape == (3, 1)
+
+
 def test_style_adversary_trains_itself_and_the_encoder_only(tiny_data):
     """The adversary learns from a stop-gradient copy of the style mean; the leak term (its
     reading pushed to uniform) moves the encoder, never the adversary, classifier or decoder."""

@@ -87,6 +87,10 @@ class VAEConfig:
     """With the realism term on: channels of the image critic's first convolution (the second
     has twice as many). The Fashion recipe's 64 took its samples from 38.6x to 29.0x the floor,
     for epochs 1.3x as long as at 16 (bench/critic_width.py; checkpoints/TUNING.md, ninth pass)."""
+    critic_depth: int = 2
+    """With the realism term on: stride-2 convolutions in the image critic, each with twice the
+    channels of the one before. 2 (28 -> 14 -> 7) judges 7x7-pixel patches, weighed linearly;
+    3 adds a 4x4 layer of 4x the width, which can judge how the parts of a garment fit together."""
     realism_on_reconstructions: bool = False
     """With the realism term on: the critic also judges the batch's reconstructions (as Larsen et
     al. 2016 do), each kind of decoded image at half the weight. It sharpened Fashion-MNIST
@@ -199,6 +203,7 @@ class VAEConfig:
                    f"not {self.sample_temperature!r}.")
         yield from _int_in("conv_width", self.conv_width, 1, 512)
         yield from _int_in("critic_width", self.critic_width, 1, 512)
+        yield from _int_in("critic_depth", self.critic_depth, 1, 4)
         yield from _int_in("style_prior_components", self.style_prior_components, 0, 1000,
                            "0 switches the fitted mixture prior off")
         if not isinstance(self.class_matched_styles, bool):

@@ -129,16 +129,16 @@ def build_style_adversary(config: VAEConfig) -> keras.Model:
 
 
 def build_image_critic(config: VAEConfig) -> keras.Model:
-    """A real-or-decoded logit per image: the realism term's critic. Two stride-2 convolutions
-    (critic_width and twice as many channels; at the default 16, a fraction of the decoder's
-    cost per step); for conditional models a projection of the class one-hot onto the features
+    """A real-or-decoded logit per image: the realism term's critic. critic_depth stride-2
+    convolutions (critic_width channels, doubling at each; at the defaults, two of 16 and 32, a
+    fraction of the decoder's cost per step); for conditional models a projection of the class one-hot onto the features
     (Miyato & Koyama 2018), so it asks "is this a real 7?", not only "is this a real digit?"."""
     w, policy = config.critic_width, compute_policy(config)
     x_in = keras.Input(IMAGE_SHAPE, name="image")
-    x = layers.Conv2D(w, 3, strides=2, padding="same", dtype=policy)(x_in)
-    x = layers.LeakyReLU(0.2, dtype=policy)(x)
-    x = layers.Conv2D(2 * w, 3, strides=2, padding="same", dtype=policy)(x)
-    x = layers.LeakyReLU(0.2, dtype=policy)(x)
+    x = x_in
+    for level in range(config.critic_depth):
+        x = layers.Conv2D(w * 2 ** level, 3, strides=2, padding="same", dtype=policy)(x)
+        x = layers.LeakyReLU(0.2, dtype=policy)(x)
     features = layers.Flatten(dtype="float32")(x)  # the logit and its projection in float32
     logit = layers.Dense(1, name="realism_logit")(features)
     if not config.conditional:
