@@ -131,8 +131,9 @@ def build_style_adversary(config: VAEConfig) -> keras.Model:
 def build_image_critic(config: VAEConfig) -> keras.Model:
     """A real-or-decoded logit per image: the realism term's critic. critic_depth stride-2
     convolutions (critic_width channels, doubling at each; at the defaults, two of 16 and 32, a
-    fraction of the decoder's cost per step); for conditional models a projection of the class one-hot onto the features
-    (Miyato & Koyama 2018), so it asks "is this a real 7?", not only "is this a real digit?"."""
+    fraction of the decoder's cost per step); for conditional models a projection of the class
+    one-hot onto the features (Miyato & Koyama 2018), so it asks "is this a real 7?", not only
+    "is this a real digit?"."""
     w, policy = config.critic_width, compute_policy(config)
     x_in = keras.Input(IMAGE_SHAPE, name="image")
     x = x_in
