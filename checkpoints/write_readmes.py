@@ -183,8 +183,11 @@ def recipe_lines(cfg: dict) -> list[str]:
                      f"the class and any style decodes as any class")
     if cfg.get("realism_weight", 0) > 0:
         width = cfg.get("critic_width", VAEConfig.critic_width)
-        parts.append(f"realism term (weight {cfg['realism_weight']:g}): a small image critic "
-                     f"({width} and {2 * width} channels) learns to tell training images from "
+        channels = [width * 2 ** i for i in range(cfg.get("critic_depth", VAEConfig.critic_depth))]
+        layers = " and ".join(map(str, channels))
+        parts.append(f"realism term (weight {cfg['realism_weight']:g}): an image critic "
+                     f"(stride-2 convolutions of {layers} channels) learns to tell training "
+                     f"images from "
                      f"decoded shuffled style codes"
                      + (" and from the batch's reconstructions (each kind at half the weight)"
                         if cfg.get("realism_on_reconstructions") else "")

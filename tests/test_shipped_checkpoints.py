@@ -176,3 +176,20 @@ def test_the_train_page_recipe_is_the_shipped_one(models, name, preset):
     config = models[name].config
     assert config.int8_dense  # shipped with int8 Dense weights (make_all.sh's last step)
     assert config.replace(int8_dense=False) == PRESETS[preset]
+
+
+def test_the_committed_model_card_readmes_are_what_write_readmes_writes():
+    """A card.json changed without rerunning checkpoints/write_readmes.py leaves a README that
+    quotes old figures (it happened: the index kept naming a replaced momentum)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("write_readmes",
+                                                  CHECKPOINTS / "write_readmes.py")
+    writer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(writer)
+    cards = {name: writer.load_card(name) for name in SHIPPED}
+    stale = [name for name, card in cards.items()
+             if (CHECKPOINTS / name / "README.md").read_text() != writer.model_card(name, card, cards)]
+    if (CHECKPOINTS / "README.md").read_text() != writer.index(cards):
+        stale.append("checkpoints/README.md")
+    assert not stale, f"rerun `python checkpoints/write_readmes.py`: stale {stale}"
