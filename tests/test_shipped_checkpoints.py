@@ -189,7 +189,8 @@ def test_the_committed_model_card_readmes_are_what_write_readmes_writes():
     spec.loader.exec_module(writer)
     cards = {name: writer.load_card(name) for name in SHIPPED}
     stale = [name for name, card in cards.items()
-             if (CHECKPOINTS / name / "README.md").read_text() != writer.model_card(name, card, cards)]
+             if (CHECKPOINTS / name / "README.md").read_text()
+             != writer.model_card(name, card, cards)]
     if (CHECKPOINTS / "README.md").read_text() != writer.index(cards):
         stale.append("checkpoints/README.md")
     assert not stale, f"rerun `python checkpoints/write_readmes.py`: stale {stale}"
