@@ -183,7 +183,8 @@ def recipe_lines(cfg: dict) -> list[str]:
                      f"the class and any style decodes as any class")
     if cfg.get("realism_weight", 0) > 0:
         width = cfg.get("critic_width", VAEConfig.critic_width)
-        channels = [width * 2 ** i for i in range(cfg.get("critic_depth", VAEConfig.critic_depth))]
+        depth = cfg.get("critic_depth", VAEConfig.critic_depth)
+        channels = [width * 2 ** i for i in range(depth)]
         layers = " and ".join(map(str, channels))
         parts.append(f"realism term (weight {cfg['realism_weight']:g}): an image critic "
                      f"(stride-2 convolutions of {layers} channels) learns to tell training "
