@@ -188,8 +188,7 @@ def recipe_lines(cfg: dict) -> list[str]:
         layers = " and ".join(map(str, channels))
         parts.append(f"realism term (weight {cfg['realism_weight']:g}): an image critic "
                      f"(stride-2 convolutions of {layers} channels) learns to tell training "
-                     f"images from "
-                     f"decoded shuffled style codes"
+                     "images from decoded shuffled style codes"
                      + (" and from the batch's reconstructions (each kind at half the weight)"
                         if cfg.get("realism_on_reconstructions") else "")
                      + ", and the decoder (only) is trained to fool it: sharp strokes instead "
