@@ -53,6 +53,8 @@ def test_list_hidden_from_json_becomes_tuple():
     ({"critic_width": 0}, "critic_width"),
     ({"critic_depth": 0}, "critic_depth"),
     ({"critic_depth": 5}, "critic_depth"),
+    ({"critic_gradient_penalty": -1.0}, "critic_gradient_penalty"),
+    ({"critic_gradient_penalty": 1.0}, "critic_gradient_penalty needs the realism term"),
     ({"realism_on_reconstructions": True}, "needs the realism term on"),
     ({"realism_on_reconstructions": 1, "realism_weight": 1.0}, "must be true or false"),
     ({"sample_temperature": 0.0}, "sample_temperature"),

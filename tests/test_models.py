@@ -413,6 +413,55 @@ def test_the_critics_loss_trains_the_critic_only(tiny_data, monkeypatch):
                for a, b in zip(once["image_critic"], often["image_critic"]))
 
 
+def test_the_r1_penalty_is_the_critics_squared_slope_at_real_images(tiny_data):
+    """The penalty per image is |d logit / d image|^2 on the real batch (checked against a
+    finite difference along the gradient), and it enters the total as gamma / 2 times it."""
+    import tensorflow as tf
+
+    x, y = tiny_data.x_train[:8, ..., None], tiny_data.y_train[:8]
+    model = build_model(sharp(realism_weight=1.0, critic_gradient_penalty=0.3))
+    out = {k: ops.convert_to_numpy(v) for k, v in model.compute_losses(x, y).items()}
+    slope = out["critic_gradient_penalty"]
+    assert slope.shape == (8,) and np.all(slope > 0)
+    np.testing.assert_allclose(
+        out["loss"], out["main_loss"] + out["critic_loss"] + out["realism_loss"] + 0.15 * slope,
+        rtol=1e-5)
+    # Along the gradient's own direction u, (D(x + h u) - D(x - h u)) / 2h = |grad|.
+    images = tf.constant(x, "float32")
+    with tf.GradientTape() as tape:
+        tape.watch(images)
+        total = ops.sum(model._critic(images, y, False))
+    u = tape.gradient(total, images)
+    u = u / tf.norm(tf.reshape(u, (8, -1)), axis=1)[:, None, None, None]
+    h = 1e-3
+    rise = (model._critic(images + h * u, y, False) - model._critic(images - h * u, y, False))
+    np.testing.assert_allclose(ops.convert_to_numpy(rise / (2 * h)), np.sqrt(slope), rtol=1e-2)
+
+
+def test_the_r1_penalty_trains_the_critic_only(tiny_data):
+    """Plain SGD, so a step is its gradient: a large gamma changes the critic's step and no
+    other network's."""
+    x, y = tiny_data.x_train[:32, ..., None], tiny_data.y_train[:32]
+    names = ("encoder", "decoder", "classifier", "image_critic")
+    start = build_model(sharp(realism_weight=1.0, critic_gradient_penalty=1e-6)).get_weights()
+
+    def after_one_step(gamma):
+        m = build_model(sharp(realism_weight=1.0, critic_gradient_penalty=gamma))
+        m.set_weights(start)
+        m.compile(optimizer=keras.optimizers.SGD(0.1))
+        logs = m.train_on_batch(x, y, return_dict=True)
+        assert np.isfinite(logs["critic_gradient_penalty"])
+        return {name: [w.numpy().copy() for w in getattr(m, name).trainable_weights]
+                for name in names}
+
+    mild, strong = after_one_step(1e-6), after_one_step(10.0)
+    for name in ("encoder", "decoder", "classifier"):
+        for a, b in zip(mild[name], strong[name]):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=name)
+    assert any(not np.allclose(a, b, atol=1e-4)
+               for a, b in zip(mild["image_critic"], strong["image_critic"]))
+
+
 @pytest.mark.parametrize("conditional", [True, False])
 @pytest.mark.parametrize("on_recons", [True, False])
 def test_what_the_critic_is_shown_as_decoded_images(tiny_data, conditional, on_recons,

@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--critic-depth", type=int, default=DEFAULTS.critic_depth,
                    help="stride-2 convolutions in the realism critic, each twice as wide as the "
                         "one before (1-4)")
+    t.add_argument("--critic-gradient-penalty", type=float,
+                   default=DEFAULTS.critic_gradient_penalty,
+                   help="gamma of the R1 penalty on the realism critic's gradient at real "
+                        "images (0 = off)")
     t.add_argument("--realism-on-reconstructions", action=argparse.BooleanOptionalAction,
                    default=DEFAULTS.realism_on_reconstructions,
                    help="the image critic also judges the batch's reconstructions (sharper "
@@ -258,7 +262,7 @@ def _train(args, argv) -> int:
             consistency_weight=args.consistency_weight, conv_width=args.conv_width,
             style_adversary_weight=args.style_adversary_weight,
             realism_weight=args.realism_weight, critic_width=args.critic_width,
-            critic_depth=args.critic_depth,
+            critic_depth=args.critic_depth, critic_gradient_penalty=args.critic_gradient_penalty,
             realism_on_reconstructions=args.realism_on_reconstructions,
             perceptual_weight=args.perceptual_weight,
             moment_matching_weight=args.moment_matching_weight,

@@ -93,6 +93,12 @@ class VAEConfig:
     3 adds a 4x4 layer of 4x the width. On the Fashion recipe 3 made the samples worse (33.7x
     the floor against 18.1x; shirts under the 80% bar) and epochs 1.2x as long
     (checkpoints/TUNING.md, twelfth pass), so the recipes keep 2."""
+    critic_gradient_penalty: float = 0.0
+    """With the realism term on: gamma of the R1 penalty, gamma / 2 times the squared gradient
+    of the critic's logit with respect to each real image, added to the critic's loss
+    (Mescheder et al. 2018). It damps the critic-decoder game's orbit around its equilibrium,
+    which the decoder otherwise circles (averaging its weights helped for that reason);
+    it costs a second-order pass through the critic on the real batch. 0 = off."""
     realism_on_reconstructions: bool = False
     """With the realism term on: the critic also judges the batch's reconstructions (as Larsen et
     al. 2016 do), each kind of decoded image at half the weight. It sharpened Fashion-MNIST
@@ -184,6 +190,11 @@ class VAEConfig:
             "it keeps the class out of the style latent, and only conditional models have class "
             "slots")
         yield from self._loss_weight("realism_weight", "the image critic")
+        yield from self._loss_weight("critic_gradient_penalty", "the critic's R1 penalty")
+        if (_is_real(self.critic_gradient_penalty) and self.critic_gradient_penalty > 0
+                and _is_real(self.realism_weight) and self.realism_weight == 0):
+            yield ("critic_gradient_penalty needs the realism term on (realism_weight > 0): "
+                   "it regularizes the image critic.")
         yield from self._class_term_weight(
             "perceptual_weight", "the feature-matching term",
             "it compares the model's own classifier's activations, and only conditional models "

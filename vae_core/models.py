@@ -265,6 +265,8 @@ class VAE(keras.Model):
             names += ["adversary_loss", "adversary_accuracy"]
         if config.realism_weight > 0:
             names += ["critic_loss", "realism_loss"]
+        if config.critic_gradient_penalty > 0:
+            names += ["critic_gradient_penalty"]
         if config.perceptual_weight > 0:
             names += ["perceptual_loss"]
         if config.moment_matching_weight > 0:
@@ -385,7 +387,7 @@ class VAE(keras.Model):
                 fakes = ops.concatenate([images, reconstructions], axis=0)
                 fake_labels = None if labels is None else ops.concatenate(
                     [ops.cast(labels, "int32"), ops.cast(y, "int32")], axis=0)
-            real_logit = self._critic(x, y, training)
+            real_logit, real_slope = self._critic_and_slope(x, y, training)
             fake_logit = self._critic(fakes, fake_labels, training)
             caught, fooled = ops.softplus(fake_logit), ops.softplus(-fake_logit)
             if self.config.realism_on_reconstructions:  # each kind of decoded image at half weight
@@ -393,6 +395,8 @@ class VAE(keras.Model):
                 caught, fooled = 0.5 * (caught[:n] + caught[n:]), 0.5 * (fooled[:n] + fooled[n:])
             out["critic_loss"] = ops.softplus(-real_logit) + caught
             out["realism_loss"] = fooled
+            if real_slope is not None:
+                out["critic_gradient_penalty"] = real_slope
         if self._classifier_features is not None:
             if self.config.perceptual_weight > 0:
                 out["perceptual_loss"] = self._feature_mismatch(x, reconstructions, training)
@@ -407,6 +411,8 @@ class VAE(keras.Model):
             total = total + self.config.style_adversary_weight * out["style_leak_loss"]
         if self.image_critic is not None:
             total = total + out["critic_loss"] + self.config.realism_weight * out["realism_loss"]
+        if self.config.critic_gradient_penalty > 0:
+            total = total + 0.5 * self.config.critic_gradient_penalty * out["critic_gradient_penalty"]
         if self.config.perceptual_weight > 0:
             total = total + self.config.perceptual_weight * out["perceptual_loss"]
         if self.config.moment_matching_weight > 0:
@@ -463,6 +469,22 @@ class VAE(keras.Model):
                              (-1, *IMAGE_SHAPE))
         return images, labels
 
+    def _critic_and_slope(self, images, labels, training):
+        """The critic's logit per real image and, with the R1 penalty on, the squared norm of
+        its gradient with respect to the image (N,), else None. The inner tape's gradient is
+        itself recorded by train_step's tape, so the penalty trains the critic."""
+        if not self.config.critic_gradient_penalty > 0:
+            return self._critic(images, labels, training), None
+        import tensorflow as tf  # a nested GradientTape: the penalty is a gradient
+
+        images = ops.cast(images, "float32")
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            logit = self._critic(images, labels, training)
+            total = ops.sum(logit)
+        slope = tape.gradient(total, images)
+        return logit, ops.sum(ops.square(ops.reshape(slope, (ops.shape(slope)[0], -1))), axis=1)
+
     def _critic(self, images, labels, training):
         """The image critic's logit per image (N,); conditional critics also see the class."""
         inputs = ops.reshape(ops.cast(images, "float32"), (-1, *IMAGE_SHAPE))
@@ -492,6 +514,9 @@ class VAE(keras.Model):
         if self.image_critic is not None:
             partial.append(("critic_loss", 1.0, self.image_critic))
             partial.append(("realism_loss", self.config.realism_weight, self.decoder))
+        if self.config.critic_gradient_penalty > 0:
+            partial.append(("critic_gradient_penalty", 0.5 * self.config.critic_gradient_penalty,
+                            self.image_critic))
         if self.config.perceptual_weight > 0:
             partial.append(("perceptual_loss", self.config.perceptual_weight, self.decoder))
         if self.config.moment_matching_weight > 0:
