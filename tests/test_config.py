@@ -24,6 +24,8 @@ def test_list_hidden_from_json_becomes_tuple():
     ({"learning_rate": -1e-3}, "learning_rate"),
     ({"lr_schedule": "step"}, "learning-rate schedule"),
     ({"ema_momentum": 1.0}, "ema_momentum"),
+    ({"adam_beta1": 1.0}, "adam_beta1"),
+    ({"adam_beta1": -0.1}, "adam_beta1"),
     ({"ema_momentum": -0.1}, "ema_momentum"),
     ({"batch_size": 0}, "batch_size"),
     ({"epochs": 0}, "epochs"),

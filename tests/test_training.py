@@ -151,7 +151,8 @@ class KeepStateAfter(keras.callbacks.Callback):
                               seed_states=[v.numpy() for v in seed_variables(self.model)])
 
 
-@pytest.mark.parametrize("optimizer", [{}, {"lr_schedule": "cosine"}, {"ema_momentum": 0.9}])
+@pytest.mark.parametrize("optimizer", [{}, {"lr_schedule": "cosine"}, {"ema_momentum": 0.9},
+                                       {"adam_beta1": 0.5}])
 def test_resumed_run_matches_an_uninterrupted_one(tiny_data, optimizer):
     from vae_core.training import ResumeState
 
@@ -167,6 +168,13 @@ def test_resumed_run_matches_an_uninterrupted_one(tiny_data, optimizer):
     assert resumed.history["loss"][2] == pytest.approx(full.history["loss"][2], rel=1e-4)
     for a, b in zip(resumed.model.get_weights(), full.model.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_adam_beta1_reaches_the_optimizer():
+    from vae_core.training import build_model
+
+    assert float(build_model(tiny(adam_beta1=0.5)).optimizer.beta_1) == 0.5
+    assert float(build_model(tiny()).optimizer.beta_1) == 0.9
 
 
 def test_the_cosine_schedule_falls_from_the_rate_to_zero_over_the_run(tiny_data):

@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=DEFAULTS.learning_rate, help="learning rate")
     t.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=DEFAULTS.lr_schedule,
                    help="constant, or cosine: from --lr down to 0 over the run")
+    t.add_argument("--adam-beta1", type=float, default=DEFAULTS.adam_beta1,
+                   help="Adam's first-moment decay (0.9; adversarial recipes often use 0.5)")
     t.add_argument("--ema-momentum", type=float, default=DEFAULTS.ema_momentum,
                    help="finish on a moving average of the weights with this momentum, e.g. "
                         "0.998 (0 = off)")
@@ -255,7 +257,7 @@ def _train(args, argv) -> int:
             dataset=args.dataset, arch=args.arch, latent_dim=args.latent_dim,
             conditional=args.conditional, beta=args.beta, kl_warmup_epochs=args.kl_warmup_epochs,
             recon_loss=args.recon_loss, hidden=parse_hidden(args.hidden),
-            learning_rate=args.lr, lr_schedule=args.lr_schedule,
+            learning_rate=args.lr, lr_schedule=args.lr_schedule, adam_beta1=args.adam_beta1,
             ema_momentum=args.ema_momentum, batch_size=args.batch_size, epochs=args.epochs,
             seed=args.seed,
             encoder_conditional=args.encoder_conditional,

@@ -51,6 +51,10 @@ class VAEConfig:
     """"constant": Adam at `learning_rate` throughout; "cosine": the rate falls from
     `learning_rate` to 0 along a half cosine over the whole run (Loshchilov & Hutter 2017, without
     restarts), so the last epochs take small steps instead of hovering at Adam's noise floor."""
+    adam_beta1: float = 0.9
+    """Adam's first-moment decay (Keras's default 0.9). Adversarial training often uses 0.5 or
+    less (Radford et al. 2016), since momentum makes the players overshoot each other (Gidel et
+    al. 2019)."""
     ema_momentum: float = 0.0
     """Keep an exponential moving average of the weights (Polyak averaging, as GAN training often
     does: Yazici et al. 2019) with this momentum, and finish the run on the averaged weights.
@@ -240,6 +244,9 @@ class VAEConfig:
         if (not _is_real(self.learning_rate) or not math.isfinite(self.learning_rate)
                 or not 0 < self.learning_rate <= 1):
             yield f"learning_rate must be a number in (0, 1], not {self.learning_rate!r}."
+        if (not _is_real(self.adam_beta1) or not math.isfinite(self.adam_beta1)
+                or not 0 <= self.adam_beta1 < 1):
+            yield f"adam_beta1 must be a number in [0, 1), not {self.adam_beta1!r}."
         if (not _is_real(self.ema_momentum) or not math.isfinite(self.ema_momentum)
                 or not 0 <= self.ema_momentum < 1):
             yield (f"ema_momentum must be a number in [0, 1) (0 switches weight averaging off), "

@@ -338,7 +338,7 @@ def build_model(config: VAEConfig, steps_per_epoch: int | None = None) -> VAE:
     model = VAE(config)
     averaging = dict(use_ema=True, ema_momentum=config.ema_momentum) if config.ema_momentum else {}
     model.compile(optimizer=keras.optimizers.Adam(learning_rate(config, steps_per_epoch),
-                                                  **averaging))
+                                                  beta_1=config.adam_beta1, **averaging))
     return model
 
 
