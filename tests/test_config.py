@@ -54,6 +54,8 @@ def test_list_hidden_from_json_becomes_tuple():
     ({"realism_weight": True}, "realism_weight"),
     ({"critic_width": 0}, "critic_width"),
     ({"critic_depth": 0}, "critic_depth"),
+    ({"decoder_detail_convs": 5, "arch": "conv"}, "decoder_detail_convs"),
+    ({"decoder_detail_convs": 1}, "decoder_detail_convs needs the conv architecture"),
     ({"critic_depth": 5}, "critic_depth"),
     ({"critic_gradient_penalty": -1.0}, "critic_gradient_penalty"),
     ({"critic_gradient_penalty": 1.0}, "critic_gradient_penalty needs the realism term"),

@@ -300,6 +300,16 @@ def test_conv_width_sets_the_channels():
     assert [c.filters for c in convs] == [8, 16]
 
 
+def test_decoder_detail_convs_add_full_resolution_convolutions():
+    plain, detailed = VAE(small("conv", conv_width=8)), VAE(small("conv", conv_width=8,
+                                                                   decoder_detail_convs=2))
+    extra = [layer for layer in detailed.decoder.layers if type(layer) is keras.layers.Conv2D]
+    assert not [layer for layer in plain.decoder.layers if type(layer) is keras.layers.Conv2D]
+    assert [(c.filters, c.strides, c.output.shape[1:]) for c in extra] == [
+        (8, (1, 1), (28, 28, 8))] * 2
+    assert detailed.decoder(np.zeros((2, 3), "float32")).shape == (2, 28, 28, 1)
+
+
 def test_critic_width_sets_the_critics_channels():
     model = VAE(small("conv", realism_weight=1.0, critic_width=8))
     convs = [layer for layer in model.image_critic.layers if isinstance(layer, keras.layers.Conv2D)]

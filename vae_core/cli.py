@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--realism-weight", type=float, default=DEFAULTS.realism_weight,
                    help="weight of the realism term: an image critic the decoder learns to fool, "
                         "for sharp strokes (0 = off)")
+    t.add_argument("--decoder-detail-convs", type=int, default=DEFAULTS.decoder_detail_convs,
+                   help="conv models: extra 3x3 convolutions at full resolution before the "
+                        "decoder's last layer (0-4)")
     t.add_argument("--critic-width", type=int, default=DEFAULTS.critic_width,
                    help="channels of the realism critic's first convolution (the second has "
                         "twice as many)")
@@ -262,6 +265,7 @@ def _train(args, argv) -> int:
             seed=args.seed,
             encoder_conditional=args.encoder_conditional,
             consistency_weight=args.consistency_weight, conv_width=args.conv_width,
+            decoder_detail_convs=args.decoder_detail_convs,
             style_adversary_weight=args.style_adversary_weight,
             realism_weight=args.realism_weight, critic_width=args.critic_width,
             critic_depth=args.critic_depth, critic_gradient_penalty=args.critic_gradient_penalty,

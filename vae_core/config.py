@@ -77,6 +77,10 @@ class VAEConfig:
     requested class; its cross-entropy trains the decoder only. 0 = off."""
     conv_width: int = 32
     """Conv models: channels of the first conv layer (the second has twice as many)."""
+    decoder_detail_convs: int = 0
+    """Conv models: extra 3x3 convolutions (conv_width channels, stride 1) at full 28x28
+    resolution before the decoder's last layer, which otherwise has one transposed convolution
+    there: room for detail finer than the 14x14 features carry (a sandal's straps)."""
     style_adversary_weight: float = 0.0
     """Conditional models: weight of the style-adversary term. A small network learns to read the
     class from the encoded style mean; the encoder is trained to leave it guessing (its reading
@@ -220,6 +224,11 @@ class VAEConfig:
                    f"not {self.sample_temperature!r}.")
         yield from _int_in("conv_width", self.conv_width, 1, 512)
         yield from _int_in("critic_width", self.critic_width, 1, 512)
+        yield from _int_in("decoder_detail_convs", self.decoder_detail_convs, 0, 4)
+        if (_is_int(self.decoder_detail_convs) and self.decoder_detail_convs
+                and self.arch != "conv"):
+            yield ("decoder_detail_convs needs the conv architecture: the MLP decoder has no "
+                   "feature maps to refine.")
         yield from _int_in("critic_depth", self.critic_depth, 1, 4)
         yield from _int_in("style_prior_components", self.style_prior_components, 0, 1000,
                            "0 switches the fitted mixture prior off")

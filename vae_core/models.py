@@ -102,6 +102,8 @@ def build_decoder(config: VAEConfig) -> keras.Model:
                                    dtype=policy)(x)
         x = layers.Conv2DTranspose(w, 3, strides=2, padding="same", activation="relu",
                                    dtype=policy)(x)
+        for _ in range(config.decoder_detail_convs):
+            x = layers.Conv2D(w, 3, padding="same", activation="relu", dtype=policy)(x)
         logits = layers.Conv2DTranspose(1, 3, padding="same", name="logits", dtype=policy)(x)
     else:
         x = layers.Dense(_PIXELS, name="logits", dtype=policy)(x)
