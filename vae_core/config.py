@@ -54,7 +54,8 @@ class VAEConfig:
     adam_beta1: float = 0.9
     """Adam's first-moment decay (Keras's default 0.9). Adversarial training often uses 0.5 or
     less (Radford et al. 2016), since momentum makes the players overshoot each other (Gidel et
-    al. 2019)."""
+    al. 2019). On the Fashion recipe 0.5 tied on samples (18.6x against 18.1x the floor;
+    checkpoints/TUNING.md, thirteenth pass)."""
     ema_momentum: float = 0.0
     """Keep an exponential moving average of the weights (Polyak averaging, as GAN training often
     does: Yazici et al. 2019) with this momentum, and finish the run on the averaged weights.
@@ -80,7 +81,9 @@ class VAEConfig:
     decoder_detail_convs: int = 0
     """Conv models: extra 3x3 convolutions (conv_width channels, stride 1) at full 28x28
     resolution before the decoder's last layer, which otherwise has one transposed convolution
-    there: room for detail finer than the 14x14 features carry (a sandal's straps)."""
+    there: room for detail finer than the 14x14 features carry (a sandal's straps). One on the
+    Fashion recipe tied on samples (17.3x against 18.1x the floor) and raised agreement
+    (96.7%) for epochs 1.1x as long (checkpoints/TUNING.md, thirteenth pass)."""
     style_adversary_weight: float = 0.0
     """Conditional models: weight of the style-adversary term. A small network learns to read the
     class from the encoded style mean; the encoder is trained to leave it guessing (its reading
@@ -106,7 +109,9 @@ class VAEConfig:
     of the critic's logit with respect to each real image, added to the critic's loss
     (Mescheder et al. 2018). It damps the critic-decoder game's orbit around its equilibrium,
     which the decoder otherwise circles (averaging its weights helped for that reason);
-    it costs a second-order pass through the critic on the real batch. 0 = off."""
+    it costs a second-order pass through the critic on the real batch. On the Fashion recipe
+    gamma 0.01 made the critic stronger and the samples worse (27.0x the floor against 18.1x;
+    checkpoints/TUNING.md, thirteenth pass). 0 = off."""
     realism_on_reconstructions: bool = False
     """With the realism term on: the critic also judges the batch's reconstructions (as Larsen et
     al. 2016 do), each kind of decoded image at half the weight. It sharpened Fashion-MNIST
