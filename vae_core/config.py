@@ -107,9 +107,8 @@ class VAEConfig:
     critic_gradient_penalty: float = 0.0
     """With the realism term on: gamma of the R1 penalty, gamma / 2 times the squared gradient
     of the critic's logit with respect to each real image, added to the critic's loss
-    (Mescheder et al. 2018). It damps the critic-decoder game's orbit around its equilibrium,
-    which the decoder otherwise circles (averaging its weights helped for that reason);
-    it costs a second-order pass through the critic on the real batch. On the Fashion recipe
+    (Mescheder et al. 2018), meant to damp the critic-decoder game's orbit around its
+    equilibrium (which averaging the weights suggests the decoder circles); it costs a second-order pass through the critic on the real batch. On the Fashion recipe
     gamma 0.01 made the critic stronger and the samples worse (27.0x the floor against 18.1x;
     checkpoints/TUNING.md, thirteenth pass). 0 = off."""
     realism_on_reconstructions: bool = False
