@@ -80,10 +80,10 @@ class VAEConfig:
     """Conv models: channels of the first conv layer (the second has twice as many)."""
     decoder_detail_convs: int = 0
     """Conv models: extra 3x3 convolutions (conv_width channels, stride 1) at full 28x28
-    resolution before the decoder's last layer, which otherwise has one transposed convolution
-    there: room for detail finer than the 14x14 features carry (a sandal's straps). One on the
-    Fashion recipe tied on samples (17.3x against 18.1x the floor) and raised agreement
-    (96.7%) for epochs 1.1x as long (checkpoints/TUNING.md, thirteenth pass)."""
+    resolution, between the upsampling to 28x28 and the output layer, which otherwise follow
+    each other directly: room for detail finer than the 14x14 features carry (a sandal's
+    straps). One on the Fashion recipe tied on samples (17.3x against 18.1x the floor) and
+    raised agreement to 96.7% (checkpoints/TUNING.md, thirteenth pass)."""
     style_adversary_weight: float = 0.0
     """Conditional models: weight of the style-adversary term. A small network learns to read the
     class from the encoded style mean; the encoder is trained to leave it guessing (its reading
@@ -108,8 +108,9 @@ class VAEConfig:
     """With the realism term on: gamma of the R1 penalty, gamma / 2 times the squared gradient
     of the critic's logit with respect to each real image, added to the critic's loss
     (Mescheder et al. 2018), meant to damp the critic-decoder game's orbit around its
-    equilibrium (which averaging the weights suggests the decoder circles); it costs a second-order pass through the critic on the real batch. On the Fashion recipe
-    gamma 0.01 made the critic stronger and the samples worse (27.0x the floor against 18.1x;
+    equilibrium (which averaging the weights suggests the decoder circles); it costs a
+    second-order pass through the critic on the real batch. On the Fashion recipe gamma 0.01
+    made the critic stronger and the samples worse (27.0x the floor against 18.1x;
     checkpoints/TUNING.md, thirteenth pass). 0 = off."""
     realism_on_reconstructions: bool = False
     """With the realism term on: the critic also judges the batch's reconstructions (as Larsen et

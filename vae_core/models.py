@@ -413,8 +413,9 @@ class VAE(keras.Model):
             total = total + self.config.style_adversary_weight * out["style_leak_loss"]
         if self.image_critic is not None:
             total = total + out["critic_loss"] + self.config.realism_weight * out["realism_loss"]
-        if self.config.critic_gradient_penalty > 0:
-            total = total + 0.5 * self.config.critic_gradient_penalty * out["critic_gradient_penalty"]
+            if self.config.critic_gradient_penalty > 0:
+                gamma = self.config.critic_gradient_penalty
+                total = total + 0.5 * gamma * out["critic_gradient_penalty"]
         if self.config.perceptual_weight > 0:
             total = total + self.config.perceptual_weight * out["perceptual_loss"]
         if self.config.moment_matching_weight > 0:
