@@ -21,8 +21,11 @@ def cpuinfo_field(name: str, cpuinfo: str = "/proc/cpuinfo") -> str | None:
         text = Path(cpuinfo).read_text()
     except OSError:
         return None
-    return next((line.split(":", 1)[1].strip() for line in text.splitlines()
-                 if line.split(":", 1)[0].strip() == name and ":" in line), None)
+    for line in text.splitlines():
+        key, colon, value = line.partition(":")
+        if colon and key.strip() == name:
+            return value.strip()
+    return None
 
 
 @functools.cache
