@@ -3,7 +3,7 @@ import pytest
 import keras
 from keras import ops
 
-from vae_core.config import VAEConfig
+from vae_core.config import NUM_CLASSES, VAEConfig
 from vae_core.models import VAE, kl_divergence, optimal_pixel_variance, reconstruction_loss
 from vae_core.training import build_model
 
@@ -231,7 +231,8 @@ def trained_one_step_with_and_without(arch, x, y, **term):
     with the term, after its step."""
     model = build_model(small(arch, conditional=True, learning_rate=3e-3, **term))
     no_term = build_model(small(arch, conditional=True, learning_rate=3e-3))
-    no_term.set_weights(model.get_weights())
+    for name in ("encoder", "decoder", "classifier"):  # the term may bring weights of its own
+        getattr(no_term, name).set_weights(getattr(model, name).get_weights())
     model.train_on_batch(x, y), no_term.train_on_batch(x, y)
     for name in ("encoder", "classifier"):
         for a, b in zip(getattr(model, name).weights, getattr(no_term, name).weights):
@@ -522,3 +523,62 @@ def test_the_default_temperature_is_the_models_own():
                                rtol=1e-6)
     np.testing.assert_allclose(cool.generate(range(10), 7), warm.generate(range(10), 7, 0.5),
                                atol=1e-6)
+
+
+def class_means(features, classes):
+    return np.stack([features[classes == c].mean(0) for c in range(NUM_CLASSES)])
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_class_feature_matching_follows_the_averaged_class_gap_and_trains_the_decoder_only(
+        tiny_data, arch):
+    import tensorflow as tf
+
+    from vae_core.models import CLASS_FEATURE_MOMENTUM as m
+
+    x, y = tiny_data.x_train[:40, ..., None], np.arange(40) % NUM_CLASSES
+    model = build_model(small(arch, conditional=True, class_feature_matching_weight=3.0))
+    codes = np.random.default_rng(0).normal(size=(40, model.config.latent_dim))
+    labels = np.random.default_rng(1).permutation(np.arange(40) % NUM_CLASSES)
+    codes = np.concatenate([codes, np.eye(NUM_CLASSES)[labels]], 1).astype("float32")
+    last_hidden = lambda images: ops.convert_to_numpy(model._hidden_features(images, False)[-1])
+    real = last_hidden(x)
+    energy = (real ** 2).sum(1).mean()
+
+    def term_and_grads():
+        with tf.GradientTape() as tape:
+            term, sums, norms = model._class_feature_gap(x, y, model.decoder(codes), labels, False)
+        return float(term), sums, norms, tape.gradient(term, model.decoder.trainable_weights)
+
+    # First step: both averages are this batch's class means (bias-corrected), so the term and
+    # its gradient are those of the plain squared gap of class means.
+    term, sums, norms, grads = term_and_grads()
+    with tf.GradientTape() as tape:
+        fake = model._hidden_features(model.decoder(codes), False)[-1]
+        one_hot = ops.one_hot(labels, NUM_CLASSES)
+        fake_means = ops.matmul(ops.transpose(one_hot), fake) / ops.sum(one_hot, 0)[:, None]
+        plain = ops.mean(ops.sum(ops.square(fake_means - class_means(real, y)), 1)) / energy
+    assert term == pytest.approx(float(plain), rel=1e-4) and term > 0
+    for g, h in zip(grads, tape.gradient(plain, model.decoder.trainable_weights)):
+        np.testing.assert_allclose(g, h, rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(norms, 1 - m)
+    # Later steps compare the averages: with the stored averages of a brighter real batch, the
+    # term is the gap to them, not to this batch.
+    model.class_feature_sums.assign(sums)
+    model.class_feature_norms.assign(norms)
+    brighter = class_means(last_hidden(np.clip(x * 1.5, 0, 1)), y)
+    model.class_feature_sums[0].assign((1 - m) * brighter)
+    term, *_ = term_and_grads()
+    fake_avg = class_means(last_hidden(model.decoder(codes)), labels)
+    real_avg = (m * brighter + class_means(real, y)) / (1 + m)
+    averaged = ((fake_avg - real_avg) ** 2).sum(1).mean() / energy
+    assert term == pytest.approx(averaged, rel=1e-3)
+    # train_step stores the new averages (from the features before its update).
+    model.class_feature_sums.assign(np.zeros(model.class_feature_sums.shape))
+    model.class_feature_norms.assign(np.zeros(model.class_feature_norms.shape))
+    model.train_on_batch(x, y)
+    np.testing.assert_allclose(ops.convert_to_numpy(model.class_feature_norms), 1 - m)
+    np.testing.assert_allclose(ops.convert_to_numpy(model.class_feature_sums[0]),
+                               (1 - m) * class_means(real, y), rtol=1e-3, atol=1e-6)
+    # In training the term reaches the decoder only.
+    trained_one_step_with_and_without(arch, x, y, class_feature_matching_weight=3.0)

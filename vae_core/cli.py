@@ -86,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="conditional models: weight of the feature-statistics term (decoded "
                         "samples should give the model's own classifier the activation means "
                         "and spreads of real images; 0 = off)")
+    t.add_argument("--class-feature-matching-weight", type=float,
+                   default=DEFAULTS.class_feature_matching_weight,
+                   help="conditional models: weight of the per-class feature-mean term (decoded "
+                        "samples of each class should give the model's own classifier the mean "
+                        "activation real images of that class give it; 0 = off)")
     t.add_argument("--sample-temperature", type=float, default=DEFAULTS.sample_temperature,
                    help="default spread of sampled styles (1 = as fitted; 0.7 trades a little "
                         "variety for samples that obey the class more often)")
@@ -272,6 +277,7 @@ def _train(args, argv) -> int:
             realism_on_reconstructions=args.realism_on_reconstructions,
             perceptual_weight=args.perceptual_weight,
             moment_matching_weight=args.moment_matching_weight,
+            class_feature_matching_weight=args.class_feature_matching_weight,
             sample_temperature=args.sample_temperature,
             style_prior_components=args.style_prior_components,
             class_matched_styles=args.class_matched_styles,

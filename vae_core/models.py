@@ -26,6 +26,9 @@ _INFERENCE_BATCH = 2048
 MIN_PIXEL_STD = 1.0 / 255.0
 # How fast the stored pixel variance follows the training batches' optimum (per step).
 PIXEL_VARIANCE_MOMENTUM = 0.99
+# How fast the per-class feature averages follow the batches (per step): about 100 steps, some
+# 1,300 images per class, so each average is steady yet keeps up with the classifier's training.
+CLASS_FEATURE_MOMENTUM = 0.99
 
 
 @keras.saving.register_keras_serializable(package="vae_core")
@@ -207,7 +210,8 @@ class VAE(keras.Model):
                                 if config.style_adversary_weight > 0 else None)
         self.image_critic = build_image_critic(config) if config.realism_weight > 0 else None
         self._classifier_features = None
-        if config.perceptual_weight > 0 or config.moment_matching_weight > 0:
+        if (config.perceptual_weight > 0 or config.moment_matching_weight > 0
+                or config.class_feature_matching_weight > 0):
             # The classifier's hidden activations (conv and dense), for the feature terms.
             hidden = [layer.output for layer in self.classifier.layers
                       if isinstance(layer, (layers.Conv2D, layers.Dense))
@@ -254,6 +258,17 @@ class VAE(keras.Model):
                 self.class_style_potentials = self.add_weight(
                     name="class_style_potentials", shape=(NUM_CLASSES, m), trainable=False,
                     initializer="zeros")
+        if config.class_feature_matching_weight > 0:
+            # Moving averages of each class's mean last-hidden activation, real [0] and decoded
+            # [1], and the weight each average has gathered (bias correction from a zero start);
+            # non-trainable weights, so a resumed run carries them on.
+            units = int(np.prod(self._classifier_features.outputs[-1].shape[1:]))
+            self.class_feature_sums = self.add_weight(
+                name="class_feature_sums", shape=(2, NUM_CLASSES, units), trainable=False,
+                initializer="zeros")
+            self.class_feature_norms = self.add_weight(
+                name="class_feature_norms", shape=(2, NUM_CLASSES), trainable=False,
+                initializer="zeros")
         if self._needs_shuffled_decodes:
             self.consistency_seed = keras.random.SeedGenerator(config.seed + 1)
         self._decoder_logits = keras.Model(
@@ -273,6 +288,8 @@ class VAE(keras.Model):
             names += ["perceptual_loss"]
         if config.moment_matching_weight > 0:
             names += ["moment_matching_loss"]
+        if config.class_feature_matching_weight > 0:
+            names += ["class_feature_matching_loss"]
         self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
         self.history_log = {}  # per-epoch metrics; filled by `train` or `load_checkpoint`
         self.card = {}  # the checkpoint's card, when loaded from one
@@ -301,7 +318,8 @@ class VAE(keras.Model):
     @property
     def _needs_shuffled_decodes(self) -> bool:
         c = self.config
-        return c.consistency_weight > 0 or c.realism_weight > 0 or c.moment_matching_weight > 0
+        return (c.consistency_weight > 0 or c.realism_weight > 0 or c.moment_matching_weight > 0
+                or c.class_feature_matching_weight > 0)
 
     @property
     def epochs_trained(self) -> int:
@@ -404,6 +422,10 @@ class VAE(keras.Model):
                 out["perceptual_loss"] = self._feature_mismatch(x, reconstructions, training)
             if self.config.moment_matching_weight > 0:
                 out["moment_matching_loss"] = self._feature_statistics_gap(x, images, training)
+            if self.config.class_feature_matching_weight > 0:
+                (out["class_feature_matching_loss"], out["class_feature_sums"],
+                 out["class_feature_norms"]) = self._class_feature_gap(x, y, images, labels,
+                                                                       training)
         out["main_loss"] = total
         if self.config.consistency_weight > 0:
             out["consistency_loss"] = keras.losses.sparse_categorical_crossentropy(
@@ -420,6 +442,9 @@ class VAE(keras.Model):
             total = total + self.config.perceptual_weight * out["perceptual_loss"]
         if self.config.moment_matching_weight > 0:
             total = total + self.config.moment_matching_weight * out["moment_matching_loss"]
+        if self.config.class_feature_matching_weight > 0:
+            total = (total + self.config.class_feature_matching_weight
+                     * out["class_feature_matching_loss"])
         out["loss"] = total
         return out
 
@@ -445,6 +470,34 @@ class VAE(keras.Model):
                    + ops.sum(ops.square(_spread(f) - _spread(r))))
             total = total + gap / (energy + 1e-6)
         return total
+
+    def _class_feature_gap(self, x, y, decoded, labels, training):
+        """Per class, the decoded images' mean last-hidden classifier activation against the real
+        images', each a moving average over recent batches (CLASS_FEATURE_MOMENTUM; a class
+        missing from a batch keeps its average), the squared gap, averaged over classes, over the
+        real batch's mean activation energy. Returns (term, new sums, new norms); train_step
+        stores the new averages. The term's value is that gap, and its gradient reaches the
+        decoder through this batch's decoded class means only, along the averaged gap: a squared
+        gap of two noisy ~13-image means would also reward shrinking the samples' spread."""
+        real = ops.stop_gradient(self._hidden_features(x, training)[-1])
+        fake = self._hidden_features(decoded, training)[-1]
+        energy = ops.mean(ops.sum(ops.square(real), axis=1))
+        sums, norms, averages, fake_means, present = [], [], [], None, None
+        for side, (features, classes) in enumerate(((real, y), (fake, labels))):
+            one_hot = ops.one_hot(ops.cast(classes, "int32"), NUM_CLASSES)
+            counts = ops.sum(one_hot, axis=0)
+            means = ops.matmul(ops.transpose(one_hot), features) / ops.maximum(counts, 1)[:, None]
+            step = (1 - CLASS_FEATURE_MOMENTUM) * ops.cast(counts > 0, "float32")
+            sums.append(self.class_feature_sums[side] * (1 - step)[:, None]
+                        + step[:, None] * ops.stop_gradient(means))
+            norms.append(self.class_feature_norms[side] * (1 - step) + step)
+            averages.append(sums[-1] / ops.maximum(norms[-1], 1e-12)[:, None])
+            fake_means, present = means, ops.cast(counts > 0, "float32")[:, None]
+        seen = ops.cast(ops.logical_and(norms[0] > 0, norms[1] > 0), "float32")[:, None]
+        gap = seen * (averages[1] - averages[0])  # a class not yet seen on both sides: no gap
+        follow = present * (fake_means - ops.stop_gradient(fake_means))  # value 0, gradient 1
+        term = ops.mean(ops.sum(ops.square(gap) + 2 * gap * follow, axis=1)) / (energy + 1e-6)
+        return term, ops.stack(sums), ops.stack(norms)
 
     def _feature_mismatch(self, x, reconstructions, training):
         """Per image: the classifier's hidden activations on the reconstruction against those on
@@ -525,6 +578,9 @@ class VAE(keras.Model):
         if self.config.moment_matching_weight > 0:
             partial.append(("moment_matching_loss", self.config.moment_matching_weight,
                             self.decoder))
+        if self.config.class_feature_matching_weight > 0:
+            partial.append(("class_feature_matching_loss",
+                            self.config.class_feature_matching_weight, self.decoder))
         with tf.GradientTape(persistent=bool(partial)) as tape:
             losses = self.compute_losses(x, y, training=True)
             loss = ops.mean(losses["main_loss"])
@@ -541,6 +597,9 @@ class VAE(keras.Model):
                      for g, w in zip(grads, self.trainable_weights)]
         del tape
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        if self.config.class_feature_matching_weight > 0:
+            self.class_feature_sums.assign(losses["class_feature_sums"])
+            self.class_feature_norms.assign(losses["class_feature_norms"])
         if self.config.recon_loss == "gaussian":
             m = PIXEL_VARIANCE_MOMENTUM
             self.pixel_log_variance.assign(
