@@ -49,6 +49,7 @@ def test_list_hidden_from_json_becomes_tuple():
     ({"perceptual_weight": 1.0}, "needs a conditional model"),
     ({"moment_matching_weight": -1.0, "conditional": True}, "moment_matching_weight"),
     ({"moment_matching_weight": 1.0}, "needs a conditional model"),
+    ({"decoded_styles": "posterior"}, "Unknown decoded styles"),
     ({"class_feature_matching_weight": -1.0, "conditional": True},
      "class_feature_matching_weight"),
     ({"class_feature_matching_weight": 1.0}, "class_feature_matching_weight needs a conditional"),

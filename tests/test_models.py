@@ -582,3 +582,26 @@ def test_class_feature_matching_follows_the_averaged_class_gap_and_trains_the_de
                                (1 - m) * class_means(real, y), rtol=1e-3, atol=1e-6)
     # In training the term reaches the decoder only.
     trained_one_step_with_and_without(arch, x, y, class_feature_matching_weight=3.0)
+
+
+@pytest.mark.parametrize("decoded_styles", ["shuffled", "prior"])
+def test_decoded_styles_are_the_batchs_own_or_fresh_prior_draws(decoded_styles):
+    """Twin models (same weights, same seed state) decode random classes for two batches of
+    style codes: shuffled encoded styles follow the batch; prior draws ignore it, and their
+    style part is N(0, I)."""
+    config = small(conditional=True, consistency_weight=1.0, decoded_styles=decoded_styles)
+    twins = [VAE(config), VAE(config)]
+    twins[1].set_weights(twins[0].get_weights())
+    z = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    images = [ops.convert_to_numpy(twin._shuffled_decodes(codes, False)[0])
+              for twin, codes in zip(twins, (z, 5 * z + 3))]
+    assert np.allclose(images[0], images[1]) == (decoded_styles == "prior")
+    if decoded_styles == "prior":
+        model = VAE(config)
+        seen = []
+        model._decoder_logits = lambda codes, training: seen.append(codes) or ops.zeros(
+            (ops.shape(codes)[0], 28, 28, 1))
+        model._shuffled_decodes(np.zeros((4000, 3), np.float32), False)
+        styles = ops.convert_to_numpy(seen[0])[:, :3]
+        np.testing.assert_allclose(styles.mean(0), 0, atol=0.1)
+        np.testing.assert_allclose(styles.std(0), 1, atol=0.1)

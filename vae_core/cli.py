@@ -14,8 +14,8 @@ from pathlib import Path
 
 import keras
 
-from .config import (ARCHITECTURES, DATASETS, LR_SCHEDULES, RECON_LOSSES, ConfigError, VAEConfig,
-                     parse_hidden)
+from .config import (ARCHITECTURES, DATASETS, DECODED_STYLES, LR_SCHEDULES, RECON_LOSSES,
+                     ConfigError, VAEConfig, parse_hidden)
 from .hardware import cpu_description
 
 DEFAULTS = VAEConfig()
@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="conditional models: weight of the feature-statistics term (decoded "
                         "samples should give the model's own classifier the activation means "
                         "and spreads of real images; 0 = off)")
+    t.add_argument("--decoded-styles", choices=DECODED_STYLES, default=DEFAULTS.decoded_styles,
+                   help="styles the consistency, realism and feature terms decode with random "
+                        "classes: the batch's encoded styles, shuffled, or N(0, I) draws")
     t.add_argument("--class-feature-matching-weight", type=float,
                    default=DEFAULTS.class_feature_matching_weight,
                    help="conditional models: weight of the per-class feature-mean term (decoded "
@@ -269,7 +272,8 @@ def _train(args, argv) -> int:
             ema_momentum=args.ema_momentum, batch_size=args.batch_size, epochs=args.epochs,
             seed=args.seed,
             encoder_conditional=args.encoder_conditional,
-            consistency_weight=args.consistency_weight, conv_width=args.conv_width,
+            consistency_weight=args.consistency_weight, decoded_styles=args.decoded_styles,
+            conv_width=args.conv_width,
             decoder_detail_convs=args.decoder_detail_convs,
             style_adversary_weight=args.style_adversary_weight,
             realism_weight=args.realism_weight, critic_width=args.critic_width,

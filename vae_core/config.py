@@ -16,6 +16,7 @@ DATASETS = ("mnist", "fashion_mnist")
 ARCHITECTURES = ("mlp", "conv")
 RECON_LOSSES = ("bce", "mse", "gaussian")
 LR_SCHEDULES = ("constant", "cosine")
+DECODED_STYLES = ("shuffled", "prior")
 AVERAGING_MOMENTUM = 0.998
 """The weight-averaging momentum the Train page's switch and the Fashion recipe use (about the
 last 500 steps, an epoch): checkpoints/TUNING.md, eleventh pass."""
@@ -76,6 +77,13 @@ class VAEConfig:
     """Conditional models: weight of the class-consistency loss. Shuffled style codes are decoded
     with random one-hots and the model's own classifier (frozen for this term) must read the
     requested class; its cross-entropy trains the decoder only. 0 = off."""
+    decoded_styles: str = "shuffled"
+    """The styles of the images the training terms decode with random classes (the consistency,
+    realism and feature terms): "shuffled", the batch's own encoded styles in another order, or
+    "prior", fresh N(0, I) draws, the very styles N(0, I) sampling later decodes. Encoded
+    styles only cover where the encoder puts training images; with "prior" the decoder is also
+    trained on the gaps between them that N(0, I) samples land in (Larsen et al. 2016 show
+    their critic decoded prior draws)."""
     conv_width: int = 32
     """Conv models: channels of the first conv layer (the second has twice as many)."""
     decoder_detail_convs: int = 0
@@ -184,6 +192,9 @@ class VAEConfig:
         if self.recon_loss not in RECON_LOSSES:
             yield (f"Unknown reconstruction loss {self.recon_loss!r}: "
                    f"choose one of {', '.join(RECON_LOSSES)}.")
+        if self.decoded_styles not in DECODED_STYLES:
+            yield (f"Unknown decoded styles {self.decoded_styles!r}: "
+                   f"choose one of {', '.join(DECODED_STYLES)}.")
         if self.lr_schedule not in LR_SCHEDULES:
             yield (f"Unknown learning-rate schedule {self.lr_schedule!r}: "
                    f"choose one of {', '.join(LR_SCHEDULES)}.")

@@ -513,9 +513,13 @@ class VAE(keras.Model):
         return total
 
     def _shuffled_decodes(self, z, training):
-        """The batch's style codes, shuffled (stop-gradient), decoded with random one-hots:
-        images (N, 28, 28, 1) and the requested classes (N,), or None when unconditional."""
-        codes = ops.stop_gradient(keras.random.shuffle(z, seed=self.consistency_seed))
+        """The batch's style codes, shuffled (stop-gradient), or as many N(0, I) draws (config
+        decoded_styles), decoded with random one-hots: images (N, 28, 28, 1) and the requested
+        classes (N,), or None when unconditional."""
+        if self.config.decoded_styles == "prior":
+            codes = keras.random.normal(ops.shape(z), seed=self.consistency_seed)
+        else:
+            codes = ops.stop_gradient(keras.random.shuffle(z, seed=self.consistency_seed))
         labels = None
         if self.config.conditional:
             labels = keras.random.randint((ops.shape(z)[0],), 0, NUM_CLASSES,
