@@ -56,7 +56,8 @@ class VAEConfig:
     """Adam's first-moment decay (Keras's default 0.9). Adversarial training often uses 0.5 or
     less (Radford et al. 2016), since momentum makes the players overshoot each other (Gidel et
     al. 2019). On the Fashion recipe 0.5 tied on samples (18.6x against 18.1x the floor;
-    checkpoints/TUNING.md, thirteenth pass)."""
+    checkpoints/TUNING.md, thirteenth pass); with one decoder detail convolution, 16.2x
+    (fourteenth pass)."""
     ema_momentum: float = 0.0
     """Keep an exponential moving average of the weights (Polyak averaging, as GAN training often
     does: Yazici et al. 2019) with this momentum, and finish the run on the averaged weights.
@@ -74,9 +75,10 @@ class VAEConfig:
     """Conditional models: the encoder also sees the classifier's (stop-gradient) softmax,
     q(z | x, c) as in Kingma et al. 2014 (M2), so the style latent need not carry the class."""
     consistency_weight: float = 0.0
-    """Conditional models: weight of the class-consistency loss. Shuffled style codes are decoded
-    with random one-hots and the model's own classifier (frozen for this term) must read the
-    requested class; its cross-entropy trains the decoder only. 0 = off."""
+    """Conditional models: weight of the class-consistency loss. Shuffled style codes (or N(0, I)
+    draws: decoded_styles) are decoded with random one-hots and the model's own classifier
+    (frozen for this term) must read the requested class; its cross-entropy trains the decoder
+    only. 0 = off."""
     decoded_styles: str = "shuffled"
     """The styles of the images the training terms decode with random classes (the consistency,
     realism and feature terms): "shuffled", the batch's own encoded styles in another order, or
@@ -91,7 +93,8 @@ class VAEConfig:
     resolution, between the upsampling to 28x28 and the output layer, which otherwise follow
     each other directly: room for detail finer than the 14x14 features carry (a sandal's
     straps). One on the Fashion recipe tied on samples (17.3x against 18.1x the floor) and
-    raised agreement to 96.7% (checkpoints/TUNING.md, thirteenth pass)."""
+    raised agreement to 96.7% (checkpoints/TUNING.md, thirteenth pass); with Adam beta1 0.5,
+    16.2x (fourteenth pass)."""
     style_adversary_weight: float = 0.0
     """Conditional models: weight of the style-adversary term. A small network learns to read the
     class from the encoded style mean; the encoder is trained to leave it guessing (its reading
@@ -142,14 +145,16 @@ class VAEConfig:
     cannot. 0 = off."""
     class_feature_matching_weight: float = 0.0
     """Conditional models: weight of a per-class feature-mean term. For each class, the decoded
-    shuffled styles of that class should give the model's own classifier (frozen for this term)
-    the same mean last-hidden activation as the real images of that class; the decoder is trained
-    to close the gap. The judge's Frechet distance of the Fashion samples is mostly such per-class
+    styles of that class (decoded_styles) should give the model's own classifier (frozen for
+    this term) the same mean last-hidden activation as the real images of that class; the
+    decoder is trained to close the gap. The judge's Frechet distance of the Fashion samples is mostly such per-class
     offsets (`checkpoints/fd_breakdown.py`: moving each class's sample features to its real mean
     takes 18.1x to 6.4x the floor), which a whole-batch statistic cannot see. Both class means are
     moving averages over recent batches (a class has about 13 images in a batch of 128), and the
     gradient follows the averaged gap, so the batch's sampling noise does not shrink the samples'
-    spread. 0 = off."""
+    spread. On the Fashion recipe (weight 200) it closed its own gap but the samples got worse
+    (20.2x), and shirts fell under 80%: it fixed the encoded styles it is shown, not the N(0, I)
+    styles samples use (checkpoints/TUNING.md, fourteenth pass). 0 = off."""
     style_prior_components: int = 0
     """Components of the Gaussian mixture fitted to the encoded training styles after training
     (an ex-post prior to sample styles from); 0 = sample styles from N(0, I) only."""

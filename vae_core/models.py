@@ -482,20 +482,22 @@ class VAE(keras.Model):
         real = ops.stop_gradient(self._hidden_features(x, training)[-1])
         fake = self._hidden_features(decoded, training)[-1]
         energy = ops.mean(ops.sum(ops.square(real), axis=1))
-        sums, norms, averages, fake_means, present = [], [], [], None, None
+        sums, norms, averages, batch_means, present = [], [], [], [], []
         for side, (features, classes) in enumerate(((real, y), (fake, labels))):
             one_hot = ops.one_hot(ops.cast(classes, "int32"), NUM_CLASSES)
             counts = ops.sum(one_hot, axis=0)
-            means = ops.matmul(ops.transpose(one_hot), features) / ops.maximum(counts, 1)[:, None]
-            step = (1 - CLASS_FEATURE_MOMENTUM) * ops.cast(counts > 0, "float32")
+            batch_means.append(ops.matmul(ops.transpose(one_hot), features)
+                               / ops.maximum(counts, 1)[:, None])
+            present.append(ops.cast(counts > 0, "float32"))
+            step = (1 - CLASS_FEATURE_MOMENTUM) * present[-1]
             sums.append(self.class_feature_sums[side] * (1 - step)[:, None]
-                        + step[:, None] * ops.stop_gradient(means))
+                        + step[:, None] * ops.stop_gradient(batch_means[-1]))
             norms.append(self.class_feature_norms[side] * (1 - step) + step)
             averages.append(sums[-1] / ops.maximum(norms[-1], 1e-12)[:, None])
-            fake_means, present = means, ops.cast(counts > 0, "float32")[:, None]
         seen = ops.cast(ops.logical_and(norms[0] > 0, norms[1] > 0), "float32")[:, None]
         gap = seen * (averages[1] - averages[0])  # a class not yet seen on both sides: no gap
-        follow = present * (fake_means - ops.stop_gradient(fake_means))  # value 0, gradient 1
+        fake_means = batch_means[1]
+        follow = present[1][:, None] * (fake_means - ops.stop_gradient(fake_means))  # value 0
         term = ops.mean(ops.sum(ops.square(gap) + 2 * gap * follow, axis=1)) / (energy + 1e-6)
         return term, ops.stack(sums), ops.stack(norms)
 
