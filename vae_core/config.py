@@ -147,14 +147,15 @@ class VAEConfig:
     """Conditional models: weight of a per-class feature-mean term. For each class, the decoded
     styles of that class (decoded_styles) should give the model's own classifier (frozen for
     this term) the same mean last-hidden activation as the real images of that class; the
-    decoder is trained to close the gap. The judge's Frechet distance of the Fashion samples is mostly such per-class
-    offsets (`checkpoints/fd_breakdown.py`: moving each class's sample features to its real mean
-    takes 18.1x to 6.4x the floor), which a whole-batch statistic cannot see. Both class means are
-    moving averages over recent batches (a class has about 13 images in a batch of 128), and the
-    gradient follows the averaged gap, so the batch's sampling noise does not shrink the samples'
-    spread. On the Fashion recipe (weight 200) it closed its own gap but the samples got worse
-    (20.2x), and shirts fell under 80%: it fixed the encoded styles it is shown, not the N(0, I)
-    styles samples use (checkpoints/TUNING.md, fourteenth pass). 0 = off."""
+    decoder is trained to close the gap. The judge's Frechet distance of the Fashion samples is
+    mostly such per-class offsets (`checkpoints/fd_breakdown.py`: moving each class's sample
+    features to its real mean takes 18.1x to 6.4x the floor), which a whole-batch statistic
+    cannot see. Both class means are moving averages over recent batches (a class has about 13
+    images in a batch of 128), and the gradient follows the averaged gap, so the batch's
+    sampling noise does not shrink the samples' spread. On the Fashion recipe (weight 200) it
+    closed its own gap but the samples got worse (20.2x), and shirts fell under 80%: it fixed
+    the encoded styles it is shown, not the N(0, I) styles samples use (checkpoints/TUNING.md,
+    fourteenth pass). 0 = off."""
     style_prior_components: int = 0
     """Components of the Gaussian mixture fitted to the encoded training styles after training
     (an ex-post prior to sample styles from); 0 = sample styles from N(0, I) only."""
