@@ -32,9 +32,11 @@ RECIPE_FIELDS = {
     "train_recon_loss": lambda c: c.recon_loss, "train_epochs": lambda c: c.epochs,
     "train_batch_size": lambda c: c.batch_size, "train_lr": lambda c: c.learning_rate,
     "train_lr_cosine": lambda c: c.lr_schedule == "cosine",
+    "train_adam_beta1": lambda c: float(c.adam_beta1),
     "train_averaged": lambda c: c.ema_momentum > 0,
     "train_bf16": lambda c: c.bf16, "train_encoder_conditional": lambda c: c.encoder_conditional,
     "train_consistency": lambda c: float(c.consistency_weight),
+    "train_prior_styles": lambda c: c.decoded_styles == "prior",
     "train_adversary": lambda c: float(c.style_adversary_weight),
     "train_realism": lambda c: float(c.realism_weight),
     "train_realism_recons": lambda c: c.realism_on_reconstructions,
@@ -127,6 +129,12 @@ def settings_form(running: bool) -> VAEConfig | None:
             learning_rate = st.select_slider(
                 "Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], 1e-3, format_func="{:g}".format,
                 key="train_lr", persist_state=keep, help="Step size of the Adam optimiser.")
+            adam_beta1 = st.number_input(
+                "Adam momentum (β1)", 0.0, 0.99, 0.9, 0.1, format="%.2f", key="train_adam_beta1",
+                persist_state=keep,
+                help="How much of each step Adam carries over from the steps before (0.9 is its "
+                     "usual setting). With the realism critic, 0.5 is the usual choice: it keeps "
+                     "the decoder and the critic from overshooting each other.")
             lr_cosine = st.toggle(
                 "Learning rate decays to 0", value=False, key="train_lr_cosine",
                 persist_state=keep,
@@ -163,6 +171,16 @@ def settings_form(running: bool) -> VAEConfig | None:
                 help="Class-conditioned models: styles are decoded as random digits and the "
                      "model's own classifier must read the digit asked for; this weight adds "
                      "that to the loss (0 = off). Makes the decoder obey the digit slots.")
+            prior_styles = cons_col.toggle(
+                "Decode fresh N(0, I) styles", value=False, key="train_prior_styles",
+                persist_state=keep,
+                help="The class-consistency and realism terms decode random classes with new "
+                     "N(0, I) style draws, the very styles the Generate page samples, instead of "
+                     "the training images' own styles shuffled, so the decoder also learns the "
+                     "gaps between training styles that samples land in. On the Fashion-MNIST "
+                     "recipe with Adam β1 0.5 it brought the samples closer to real garments "
+                     "(Fréchet distance 18.1x -> 14.0x the real-data floor; measured in "
+                     "checkpoints/TUNING.md).")
             adversary = adv_col.number_input(
                 "Style-adversary weight", 0.0, 20.0, 0.0, 0.5, format="%.1f",
                 key="train_adversary", persist_state=keep,
@@ -228,12 +246,14 @@ def settings_form(running: bool) -> VAEConfig | None:
                      recon_loss=recon_loss, hidden=parse_hidden(hidden),
                      learning_rate=float(learning_rate),
                      lr_schedule="cosine" if lr_cosine else "constant",
+                     adam_beta1=float(adam_beta1),
                      ema_momentum=AVERAGING_MOMENTUM if averaged else 0.0,
                      batch_size=int(batch_size),
                      epochs=int(epochs), seed=int(seed), bf16=bool(bf16),
                      # the class settings only mean something for a class-conditioned model
                      encoder_conditional=bool(encoder_conditional) and conditional,
                      consistency_weight=float(consistency) if conditional else 0.0,
+                     decoded_styles="prior" if prior_styles else "shuffled",
                      style_adversary_weight=float(adversary) if conditional else 0.0,
                      realism_weight=float(realism),
                      # like the class settings: only meaningful with the critic on

@@ -168,12 +168,16 @@ def sampler_text(sampler: str, cfg: dict) -> str:
 
 def recipe_lines(cfg: dict) -> list[str]:
     parts = []
+    # --decoded-styles: what the consistency and realism terms decode with random classes
+    prior = cfg.get("decoded_styles") == "prior"
+    decoded = ("fresh N(0, I) style draws (what samples use)" if prior
+               else "shuffled style codes")
     if cfg.get("encoder_conditional"):
         parts.append("the encoder also reads the classifier's (stop-gradient) softmax, "
                      "q(z | x, c)")
     if cfg.get("consistency_weight", 0) > 0:
-        parts.append(f"class-consistency loss (weight {cfg['consistency_weight']:g}): shuffled "
-                     f"style codes decoded with random one-hots must be read as the requested "
+        parts.append(f"class-consistency loss (weight {cfg['consistency_weight']:g}): "
+                     f"{decoded} decoded with random one-hots must be read as the requested "
                      f"class by the model's own classifier (frozen for this term; trains the "
                      f"decoder only)")
     if cfg.get("style_adversary_weight", 0) > 0:
@@ -188,11 +192,14 @@ def recipe_lines(cfg: dict) -> list[str]:
         layers = " and ".join(map(str, channels))
         parts.append(f"realism term (weight {cfg['realism_weight']:g}): an image critic "
                      f"(stride-2 convolutions of {layers} channels) learns to tell training "
-                     "images from decoded shuffled style codes"
+                     f"images from decoded {decoded}"
                      + (" and from the batch's reconstructions (each kind at half the weight)"
                         if cfg.get("realism_on_reconstructions") else "")
                      + ", and the decoder (only) is trained to fool it: sharp strokes instead "
                        "of a grey blur")
+    if cfg.get("adam_beta1", VAEConfig.adam_beta1) != VAEConfig.adam_beta1:
+        parts.append(f"Adam's momentum beta1 is {cfg['adam_beta1']:g} (the usual setting for "
+                     f"adversarial training) instead of {VAEConfig.adam_beta1:g}")
     if cfg.get("ema_momentum", 0) > 0:
         parts.append(f"the weights are a moving average of the trained ones (momentum "
                      f"{cfg['ema_momentum']:g}, about the last {1 / (1 - cfg['ema_momentum']):,.0f} "
