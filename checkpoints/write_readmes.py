@@ -198,8 +198,8 @@ def recipe_lines(cfg: dict) -> list[str]:
                      + ", and the decoder (only) is trained to fool it: sharp strokes instead "
                        "of a grey blur")
     if cfg.get("adam_beta1", VAEConfig.adam_beta1) != VAEConfig.adam_beta1:
-        parts.append(f"Adam's momentum beta1 is {cfg['adam_beta1']:g} (the usual setting for "
-                     f"adversarial training) instead of {VAEConfig.adam_beta1:g}")
+        parts.append(f"Adam's momentum beta1 is {cfg['adam_beta1']:g} instead of "
+                     f"{VAEConfig.adam_beta1:g}")
     if cfg.get("ema_momentum", 0) > 0:
         parts.append(f"the weights are a moving average of the trained ones (momentum "
                      f"{cfg['ema_momentum']:g}, about the last {1 / (1 - cfg['ema_momentum']):,.0f} "

@@ -82,6 +82,20 @@ def test_starting_a_recipe_trains_exactly_that_recipe(checkpoints, name, monkeyp
         stop_job(at)
 
 
+def test_the_momentum_and_fresh_style_switches_reach_the_run(checkpoints, monkeypatch):
+    """Settings no recipe changes (the recipe tests only see their defaults) still reach the run."""
+    monkeypatch.setenv("VAE_LAB_TRAIN_SUBSET", "512")
+    at = open_app(TRAIN)
+    at.toggle(key="train_prior_styles").set_value(True)
+    try:
+        start(at, adam_beta1=0.5)
+        assert_calm(at)
+        config = at.session_state["job"].config
+        assert (config.adam_beta1, config.decoded_styles) == (0.5, "prior")
+    finally:
+        stop_job(at)
+
+
 @pytest.mark.parametrize("units", [True, False])
 def test_the_bf16_switch_says_whether_this_cpu_has_bf16_units(checkpoints, monkeypatch, units):
     monkeypatch.setattr("vae_core.hardware.has_bf16_units", lambda: units)
