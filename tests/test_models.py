@@ -593,7 +593,7 @@ def test_decoded_styles_are_the_batchs_own_or_fresh_prior_draws(decoded_styles):
     twins = [VAE(config), VAE(config)]
     twins[1].set_weights(twins[0].get_weights())
     z = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
-    images = [ops.convert_to_numpy(twin._shuffled_decodes(codes, False)[0])
+    images = [ops.convert_to_numpy(twin._random_class_decodes(codes, False)[0])
               for twin, codes in zip(twins, (z, 5 * z + 3))]
     assert np.allclose(images[0], images[1]) == (decoded_styles == "prior")
     if decoded_styles == "prior":
@@ -601,7 +601,7 @@ def test_decoded_styles_are_the_batchs_own_or_fresh_prior_draws(decoded_styles):
         seen = []
         model._decoder_logits = lambda codes, training: seen.append(codes) or ops.zeros(
             (ops.shape(codes)[0], 28, 28, 1))
-        model._shuffled_decodes(np.zeros((4000, 3), np.float32), False)
+        model._random_class_decodes(np.zeros((4000, 3), np.float32), False)
         styles = ops.convert_to_numpy(seen[0])[:, :3]
         np.testing.assert_allclose(styles.mean(0), 0, atol=0.1)
         np.testing.assert_allclose(styles.std(0), 1, atol=0.1)

@@ -269,7 +269,7 @@ class VAE(keras.Model):
             self.class_feature_norms = self.add_weight(
                 name="class_feature_norms", shape=(2, NUM_CLASSES), trainable=False,
                 initializer="zeros")
-        if self._needs_shuffled_decodes:
+        if self._needs_random_class_decodes:
             self.consistency_seed = keras.random.SeedGenerator(config.seed + 1)
         self._decoder_logits = keras.Model(
             self.decoder.inputs, self.decoder.get_layer("logits").output)
@@ -316,7 +316,7 @@ class VAE(keras.Model):
         return twin
 
     @property
-    def _needs_shuffled_decodes(self) -> bool:
+    def _needs_random_class_decodes(self) -> bool:
         c = self.config
         return (c.consistency_weight > 0 or c.realism_weight > 0 or c.moment_matching_weight > 0
                 or c.class_feature_matching_weight > 0)
@@ -395,8 +395,8 @@ class VAE(keras.Model):
             total = total + out["adversary_loss"]
             leak_probs = self.style_adversary(z_mean, training=training)
             out["style_leak_loss"] = -ops.mean(ops.log(ops.clip(leak_probs, 1e-7, 1.0)), axis=-1)
-        if self._needs_shuffled_decodes:
-            images, labels = self._shuffled_decodes(z, training)
+        if self._needs_random_class_decodes:
+            images, labels = self._random_class_decodes(z, training)
         if self.image_critic is not None:
             # One critic pass over the decoded images serves both players (see train_step):
             # "critic_loss" (real vs decoded) trains the critic only, "realism_loss"
@@ -514,7 +514,7 @@ class VAE(keras.Model):
             total = total + ops.sum(ops.square(f - r), axis=1) / (energy + 1e-6)
         return total
 
-    def _shuffled_decodes(self, z, training):
+    def _random_class_decodes(self, z, training):
         """The batch's style codes, shuffled (stop-gradient), or as many N(0, I) draws (config
         decoded_styles), decoded with random one-hots: images (N, 28, 28, 1) and the requested
         classes (N,), or None when unconditional."""
