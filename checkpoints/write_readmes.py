@@ -55,7 +55,8 @@ def model_card(name: str, card: dict, cards: dict) -> str:
         "```",
         "",
         f"- {cfg['arch'].upper()} VAE"
-        + (f" (conv width {cfg.get('conv_width', 32)})" if cfg["arch"] == "conv" else "")
+        + (f" (conv width {cfg.get('conv_width', 32)}{detail_text(cfg)})"
+           if cfg["arch"] == "conv" else "")
         + f", hidden {cfg['hidden']}, style latent {cfg['latent_dim']}"
         + (" + 10 class slots" if cfg["conditional"] else "")
         + f", beta {cfg['beta']:g}, KL warm-up {cfg['kl_warmup_epochs']} epochs, "
@@ -164,6 +165,14 @@ def sampler_text(sampler: str, cfg: dict) -> str:
     if sampler == "class" and cfg.get("class_style_anchors"):
         return "a kernel density around each class's kept styles"
     return SAMPLER_TEXT[sampler]
+
+
+def detail_text(cfg: dict) -> str:
+    n = cfg.get("decoder_detail_convs", 0)
+    if not n:
+        return ""
+    return (f"; {n} decoder detail convolution{'s' if n > 1 else ''} at full 28x28 "
+            f"resolution before the output layer")
 
 
 def recipe_lines(cfg: dict) -> list[str]:

@@ -82,16 +82,21 @@ def test_starting_a_recipe_trains_exactly_that_recipe(checkpoints, name, monkeyp
         stop_job(at)
 
 
-def test_the_momentum_and_fresh_style_switches_reach_the_run(checkpoints, monkeypatch):
-    """Settings no recipe changes (the recipe tests only see their defaults) still reach the run."""
+@pytest.mark.parametrize("arch,kept_detail_convs", [("conv", 2), ("mlp", 0)])
+def test_the_momentum_fresh_style_and_detail_settings_reach_the_run(checkpoints, monkeypatch,
+                                                                    arch, kept_detail_convs):
+    """Settings away from their defaults reach the run (the recipe tests see one value each);
+    detail convolutions only with the conv decoder, so an MLP run is not refused for them."""
     monkeypatch.setenv("VAE_LAB_TRAIN_SUBSET", "512")
     at = open_app(TRAIN)
     at.toggle(key="train_prior_styles").set_value(True)
+    at.radio(key="train_arch").set_value(arch)
     try:
-        start(at, adam_beta1=0.5)
+        start(at, adam_beta1=0.5, detail_convs=2)
         assert_calm(at)
         config = at.session_state["job"].config
-        assert (config.adam_beta1, config.decoded_styles) == (0.5, "prior")
+        assert (config.adam_beta1, config.decoded_styles, config.decoder_detail_convs) == (
+            0.5, "prior", kept_detail_convs)
     finally:
         stop_job(at)
 
