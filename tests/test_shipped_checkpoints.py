@@ -104,11 +104,7 @@ def test_recorded_training_time_meets_the_issue_10_bar(name):
     assert card(name)["training_seconds"] <= 30 * 60  # <= 30 minutes on this 2-core CPU
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(
-        reason="issue 10's sharpness bar (sample FD <= 10x the real-data floor) is not met by "
-               "the shipped Fashion-MNIST model: see checkpoints/TUNING.md", strict=True))
-    if name.startswith("fashion") else name for name in CONDITIONAL])
+@pytest.mark.parametrize("name", CONDITIONAL)
 def test_recorded_quality_meets_the_issue_10_sharpness_bar(name):
     c = card(name)
     assert c["quality"]["fd"]["samples_ratio"] <= FD_RATIO_BARS[c["dataset"]]

@@ -387,7 +387,8 @@ PRESETS = {
         style_prior_components=50, class_matched_styles=True, class_style_anchors=3000),
     "sharp_conditional_fashion": VAEConfig(
         dataset="fashion_mnist", arch="conv", conv_width=32, latent_dim=16, conditional=True,
-        beta=1.0, hidden=(256,), epochs=16, encoder_conditional=True, consistency_weight=4.0,
-        realism_weight=3.0, critic_width=64, realism_on_reconstructions=True,
+        beta=1.0, hidden=(256,), epochs=15, encoder_conditional=True, consistency_weight=4.0,
+        decoded_styles="prior", realism_weight=3.0, critic_width=64,
+        realism_on_reconstructions=True, decoder_detail_convs=1, adam_beta1=0.5,
         ema_momentum=AVERAGING_MOMENTUM),
 }
