@@ -87,7 +87,8 @@ class VAEConfig:
     trained on the gaps between them that N(0, I) samples land in (Larsen et al. 2016 show
     their critic decoded prior draws). On the Fashion recipe with Adam beta1 0.5 it took the
     samples from 18.6x to 14.0x the floor, and with a decoder detail convolution too from 16.2x
-    to 8.4x (checkpoints/TUNING.md, fourteenth pass)."""
+    to 8.4x (checkpoints/TUNING.md, fourteenth pass); that recipe at 15 epochs, 9.0x, is the
+    shipped one (fifteenth pass)."""
     conv_width: int = 32
     """Conv models: channels of the first conv layer (the second has twice as many)."""
     decoder_detail_convs: int = 0
@@ -96,7 +97,8 @@ class VAEConfig:
     each other directly: room for detail finer than the 14x14 features carry (a sandal's
     straps). One on the Fashion recipe tied on samples (17.3x against 18.1x the floor) and
     raised agreement to 96.7% (checkpoints/TUNING.md, thirteenth pass); with Adam beta1 0.5,
-    16.2x (fourteenth pass)."""
+    16.2x, and with fresh N(0, I) styles decoded too, 8.4x (fourteenth pass), for epochs 1.28x
+    as long."""
     style_adversary_weight: float = 0.0
     """Conditional models: weight of the style-adversary term. A small network learns to read the
     class from the encoded style mean; the encoder is trained to leave it guessing (its reading
@@ -378,7 +380,9 @@ def parse_hidden(text: str) -> tuple[int, ...]:
 # the class out of the style latent, the consistency loss makes the decoder obey the class slots,
 # the realism critic (which also judges reconstructions) makes it draw sharp strokes, and MNIST
 # samples each digit's style from that digit's own fitted range (class-matched styles), so a 16-D
-# style stays both faithful and sharp. They are exactly what checkpoints/make_all.sh ships.
+# style stays both faithful and sharp. Fashion's terms decode fresh N(0, I) styles, the ones its
+# samples are drawn with, and a full-resolution decoder convolution draws the sandals' straps.
+# They are exactly what checkpoints/make_all.sh ships.
 PRESETS = {
     "sharp_conditional_mnist": VAEConfig(
         dataset="mnist", arch="conv", conv_width=32, latent_dim=16, conditional=True, beta=1.0,
