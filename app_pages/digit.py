@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 import vae_core
-from ui import canvas, charts, latent_views, models, pictures
+from ui import canvas, charts, latent_views, catalog, pictures
 from vae_core import images, latent
 from vae_core.training import reconstruct
 
@@ -112,8 +112,8 @@ def morph_section(model, x, names):
 
 
 st.title("Your digit")
-model = models.require_active_model()
-names = models.class_names(model)
+model = catalog.require_active_model()
+names = catalog.class_names(model)
 if model.config.dataset != "mnist":
     st.caption("The active model knows garments, not digits: it will read your drawing as the "
                "garment it resembles most. Pick an MNIST model in the sidebar for digits.")
@@ -142,7 +142,7 @@ map_col, restyle_col = st.columns([1, 1], gap="large")
 with map_col:
     st.subheader("Where it lands")
     if model.config.latent_dim >= 2:
-        latent_map(model, models.active_key(), x, names)
+        latent_map(model, catalog.active_key(), x, names)
     else:
         st.caption("This model has a 1-D latent space: there is no plane to show.")
 with restyle_col:

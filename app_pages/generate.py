@@ -7,14 +7,14 @@ import math
 
 import streamlit as st
 
-from ui import models, pictures, share
-from vae_core import images
+from ui import catalog, pictures, share
+from vae_core import images, samplers
 
 ALL = "all"
 
 st.title("Generate")
-model = models.require_active_model()
-names = models.class_names(model)
+model = catalog.require_active_model()
+names = catalog.class_names(model)
 conditional = model.config.conditional
 thing = "digit" if model.config.dataset == "mnist" else "garment"
 
@@ -45,25 +45,21 @@ with count_col:
                       help="Each row uses the next seed: seed, seed + 1, …" if all_ten else
                            "How many images to draw.")
 with temp_col:
-    default_temperature = float(model.config.sample_temperature)
-    temperature = st.slider("Temperature", 0.0, 2.0, default_temperature, 0.1,
-                            key=f"gen_temperature_{default_temperature:g}",  # per model default
+    temperature = st.slider("Temperature", 0.0, 2.0, 1.0, 0.1, key="gen_temperature",
                             persist_state="session",
-                            help="How far from the average style to sample (the spread of the "
-                                 "style sample). 0 gives the most typical style; above 1 "
-                                 "gets adventurous, and eventually messy. Starts at the "
-                                 f"model's own setting ({default_temperature:g}), the one its "
-                                 "card's quality figures were measured at.")
+                            help="How far from the average style to sample. 0 gives the most "
+                                 "typical style; above 1 gets adventurous, and eventually "
+                                 "messy.")
 
 SAMPLER_NAMES = {"class": "Each digit's own styles (class-matched)",
                  "mixture": "Where real styles lie (fitted mixture)",
                  "normal": "Standard normal N(0, I)"}
 sampler = None  # the model's default
-samplers = model.available_samplers()
-if len(samplers) > 1:
+offered = samplers.available(model)
+if len(offered) > 1:
     sampler = st.radio(
-        "Draw styles from", samplers, format_func=SAMPLER_NAMES.get, horizontal=True,
-        key=f"gen_sampler_{'_'.join(samplers)}",  # a model with other samplers: a fresh choice
+        "Draw styles from", offered, format_func=SAMPLER_NAMES.get, horizontal=True,
+        key=f"gen_sampler_{'_'.join(offered)}",  # a model with other samplers: a fresh choice
         persist_state="session",
         help="Class-matched: the seed's style is written into each digit's own range of real "
              "styles, so no digit is drawn in a hand only another digit has. The fitted mixture "
@@ -88,4 +84,4 @@ pictures.show(picture, caption, scale=3)
 st.download_button("Download PNG", images.to_png(picture, scale=4), key="gen_download",
                    file_name=f"vae-lab-{choice}-seed{int(seed)}.png", mime="image/png",
                    icon=":material/download:")
-share.write_generate_url(models.active_key(), choice, seed, count)  # a copied URL shares this
+share.write_generate_url(catalog.active_key(), choice, seed, count)  # a copied URL shares this

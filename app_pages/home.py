@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-from ui import charts, errors, models, pictures
+from ui import charts, errors, catalog, pictures
 from vae_core.training import reconstruct
 
 st.title("VAE Lab")
 st.markdown("#### Teach a computer to draw digits by having it compress them, then watch it learn.")
 
-model = models.shipped_model(models.DEFAULT_MODEL) or models.active_model()
+model = catalog.shipped_model(catalog.DEFAULT_MODEL) or catalog.active_model()
 seed = st.session_state.setdefault("home_seed", 7)
 
 with errors.friendly_errors():

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import streamlit as st
 
-from ui import charts, errors, latent_views, models, pictures
+from ui import charts, errors, latent_views, catalog, pictures
 from vae_core import history, latent
 
 KL_EXPLANATION = (
@@ -18,13 +18,13 @@ KL_EXPLANATION = (
 
 
 def explore_active_model():
-    model = models.active_model()
+    model = catalog.active_model()
     if model is None:
-        return models.no_model_note()
+        return catalog.no_model_note()
     if model.config.latent_dim < 2:
         return st.info("This model has a 1-D latent space, so there is no plane to show. Pick "
                        "another model in the sidebar.", icon=":material/info:")
-    key, names = models.active_key(), models.class_names(model)
+    key, names = catalog.active_key(), catalog.class_names(model)
     view = latent_views.latent_view(key)
     st.caption(
         "Each dot is one test image, placed at the mean the encoder gives it"
@@ -82,18 +82,18 @@ def explore_active_model():
 
 def compare_kl():
     st.markdown(KL_EXPLANATION)
-    missing = [name for name in models.KL_PAIR if models.shipped_model(name) is None]
+    missing = [name for name in catalog.KL_PAIR if catalog.shipped_model(name) is None]
     if missing:
         return st.warning(f"This comparison needs the shipped checkpoints {' and '.join(missing)}"
-                          f", which are missing from {models.checkpoint_dir()}.",
+                          f", which are missing from {catalog.checkpoint_dir()}.",
                           icon=":material/warning:")
-    views = {name: latent_views.latent_view(name) for name in models.KL_PAIR}
+    views = {name: latent_views.latent_view(name) for name in catalog.KL_PAIR}
     lim = 1.05 * max(3.5, max(v.extent(1.0) for v in views.values()))  # one scale for both
-    for column, name in zip(st.columns(2, gap="large"), models.KL_PAIR):
+    for column, name in zip(st.columns(2, gap="large"), catalog.KL_PAIR):
         with column:
-            model, view = models.shipped_model(name), views[name]
+            model, view = catalog.shipped_model(name), views[name]
             st.subheader("KL on (β = 1)" if model.config.beta > 0 else "KL off (β = 0)")
-            st.plotly_chart(charts.latent_scatter(view.points, view.labels, models.class_names(model),
+            st.plotly_chart(charts.latent_scatter(view.points, view.labels, catalog.class_names(model),
                                                   lim, prior_box=True, height=380),
                             key=f"kl_scatter_{name}")
             st.caption(f"Spread of the encoded means (std): **{view.std:.2f}**. The dashed "
@@ -111,7 +111,7 @@ def compare_kl():
 
 def training_history(model, snapshots):
     """Play how the model's map and samples changed, epoch by epoch, as it trained."""
-    names = models.class_names(model)
+    names = catalog.class_names(model)
     st.caption(
         f"The same {len(snapshots.labels)} test images and the same style sample after each of "
         f"the {len(snapshots)} epochs this model trained"
@@ -124,7 +124,7 @@ def training_history(model, snapshots):
     map_col, samples_col = st.columns([3, 2], gap="large")
     with map_col:
         st.plotly_chart(charts.history_animation(snapshots, names, lim, axis_titles=titles),
-                        key=f"history_{models.active_key()}")
+                        key=f"history_{catalog.active_key()}")
     with samples_col:
         epochs = [int(e) for e in snapshots.epochs]
         epoch = (st.select_slider("Epoch", epochs, value=epochs[-1], key="history_epoch")
@@ -136,13 +136,13 @@ def training_history(model, snapshots):
                                       else " (ten samples from the prior)."))
         st.download_button(
             "Download the history as a GIF",
-            latent_views.history_gif(str(models.active_key()), snapshots, len(snapshots)),
+            latent_views.history_gif(str(catalog.active_key()), snapshots, len(snapshots)),
             file_name="vae-lab-training-history.gif", mime="image/gif",
             icon=":material/download:", key="history_gif")
 
 
 st.title("Latent space")
-active = models.active_model()
+active = catalog.active_model()
 snapshots = getattr(active, "training_snapshots", None) if active is not None else None
 tab_names = ["Explore the active model", "KL on vs KL off"]
 if snapshots is not None and len(snapshots):

@@ -2,27 +2,19 @@
 
 import streamlit as st
 
-from ui import charts, errors, jobs, models
+from ui import charts, errors, runs, catalog
 from vae_core.config import (ARCHITECTURES, AVERAGING_MOMENTUM, DATASETS, PRESETS, RECON_LOSSES,
                              VAEConfig, parse_hidden)
 from vae_core import images
 from vae_core.data import CLASS_NAMES, DISPLAY_NAMES
-from vae_core.hardware import has_bf16_units
 
 ARCH_NAMES = {"mlp": "MLP (fast)", "conv": "Convolutional (slower)"}
-LOSS_NAMES = {"bce": "Binary cross-entropy", "mse": "Squared error",
-              "gaussian": "Gaussian, fitted noise level"}
+LOSS_NAMES = {"bce": "Binary cross-entropy", "mse": "Squared error"}
 RECIPE_NAMES = {
     "sharp_conditional_mnist": "Roomy-style digit-conditioned MNIST (the shipped recipe)",
     "sharp_conditional_fashion": "Roomy-style garment-conditioned Fashion (the shipped recipe)",
 }
 CUSTOM = "custom"
-BF16_HERE = ("This computer's CPU has bfloat16 units: convolutional models train about "
-             "1.3-1.5x as fast with it (the MLP about as fast), though a seed no longer gives "
-             "the same model as in float32." if has_bf16_units() else
-             "This computer's CPU has no bfloat16 units, so it emulates them: slower than "
-             "float32. Leave it off here.")
-
 # Form widget key -> how to read its value from a config (what a recipe fills in).
 RECIPE_FIELDS = {
     "train_dataset": lambda c: c.dataset, "train_arch": lambda c: c.arch,
@@ -31,10 +23,9 @@ RECIPE_FIELDS = {
     "train_beta": lambda c: float(c.beta), "train_warmup": lambda c: c.kl_warmup_epochs,
     "train_recon_loss": lambda c: c.recon_loss, "train_epochs": lambda c: c.epochs,
     "train_batch_size": lambda c: c.batch_size, "train_lr": lambda c: c.learning_rate,
-    "train_lr_cosine": lambda c: c.lr_schedule == "cosine",
     "train_adam_beta1": lambda c: float(c.adam_beta1),
     "train_averaged": lambda c: c.ema_momentum > 0,
-    "train_bf16": lambda c: c.bf16, "train_encoder_conditional": lambda c: c.encoder_conditional,
+    "train_encoder_conditional": lambda c: c.encoder_conditional,
     "train_consistency": lambda c: float(c.consistency_weight),
     "train_prior_styles": lambda c: c.decoded_styles == "prior",
     "train_adversary": lambda c: float(c.style_adversary_weight),
@@ -46,7 +37,6 @@ RECIPE_FIELDS = {
     "train_prior_components": lambda c: c.style_prior_components,
     "train_class_styles": lambda c: c.class_matched_styles,
     "train_class_anchors": lambda c: c.class_style_anchors,
-    "train_sample_temperature": lambda c: float(c.sample_temperature),
 }
 
 
@@ -137,14 +127,6 @@ def settings_form(running: bool) -> VAEConfig | None:
                      "default: 0.9). The Fashion-MNIST recipe uses 0.5, as adversarial training "
                      "often does, so the decoder and the realism critic overshoot each other "
                      "less; alone it tied with 0.9 there (checkpoints/TUNING.md).")
-            lr_cosine = st.toggle(
-                "Learning rate decays to 0", value=False, key="train_lr_cosine",
-                persist_state=keep,
-                help="The step size falls from the rate above to 0 along a half cosine over "
-                     "the run, so the last epochs settle instead of jittering. On the "
-                     "Fashion-MNIST recipe it raised the test ELBO and the classifier's "
-                     "accuracy a little but made the samples less realistic (measured in "
-                     "checkpoints/TUNING.md).")
             averaged = st.toggle(
                 "Finish on averaged weights", value=False, key="train_averaged",
                 persist_state=keep,
@@ -155,10 +137,6 @@ def settings_form(running: bool) -> VAEConfig | None:
                      "ELBO 2.6 nats, for epochs about 1.04x as long (measured in "
                      "checkpoints/TUNING.md). The live previews show the weights being "
                      "trained, not the average.")
-            bf16 = st.toggle(
-                "bfloat16 maths", value=False, key="train_bf16", persist_state=keep,
-                help="Mixed precision: layers compute in bfloat16, weights and losses stay "
-                     "float32. " + BF16_HERE + " Measurements: the README's Speed section.")
         with st.expander("Conditional recipe and architecture details"):
             enc_col, cons_col, adv_col = st.columns(3, gap="medium")
             real_col, prior_col, temp_col, width_col = st.columns(4, gap="medium")
@@ -215,12 +193,6 @@ def settings_form(running: bool) -> VAEConfig | None:
                      "of styles, and write a seed's style into each digit's range instead of "
                      "drawing every digit from one shared style pool. On MNIST it brought the "
                      "samples much closer to real digits (measured in checkpoints/TUNING.md).")
-            sample_temperature = temp_col.number_input(
-                "Sampling temperature", 0.1, 2.0, 1.0, 0.1, format="%.1f",
-                key="train_sample_temperature", persist_state=keep,
-                help="The model's default spread of sampled styles (the Generate page starts "
-                     "there). Below 1: a little less variety, digits that obey the selector "
-                     "more often.")
             class_anchors = temp_col.number_input(
                 "Kept styles per class", 0, 5000, 0, 250, key="train_class_anchors",
                 persist_state=keep,
@@ -256,11 +228,10 @@ def settings_form(running: bool) -> VAEConfig | None:
                      conditional=conditional, beta=float(beta), kl_warmup_epochs=int(warmup),
                      recon_loss=recon_loss, hidden=parse_hidden(hidden),
                      learning_rate=float(learning_rate),
-                     lr_schedule="cosine" if lr_cosine else "constant",
                      adam_beta1=float(adam_beta1),
                      ema_momentum=AVERAGING_MOMENTUM if averaged else 0.0,
                      batch_size=int(batch_size),
-                     epochs=int(epochs), seed=int(seed), bf16=bool(bf16),
+                     epochs=int(epochs), seed=int(seed),
                      # the class settings only mean something for a class-conditioned model
                      encoder_conditional=bool(encoder_conditional) and conditional,
                      consistency_weight=float(consistency) if conditional else 0.0,
@@ -275,8 +246,7 @@ def settings_form(running: bool) -> VAEConfig | None:
                      style_prior_components=int(prior_components),
                      class_matched_styles=bool(class_styles) and conditional,
                      class_style_anchors=(int(class_anchors) if class_styles and conditional
-                                          else 0),
-                     sample_temperature=float(sample_temperature))
+                                          else 0))
 
 
 LIVE_REFRESH_SECONDS = 2.5
@@ -382,11 +352,11 @@ def result_panel(job, snap):
         return st.error(snap.reason, icon=":material/error:")
     if snap.status == "diverged":
         st.warning(snap.reason, icon=":material/warning:")
-    entry = jobs.finished_entry(job)
+    entry = runs.finished_entry(job)
     if entry is None:
         return None
     st.subheader("Result")
-    metrics = jobs.evaluation(entry)
+    metrics = runs.evaluation(entry)
     cols = st.columns(4)
     cols[0].metric("Test ELBO", f"{metrics['elbo']:.1f} nats",
                    help="Higher is better. " + metrics["meaning"])
@@ -403,13 +373,13 @@ def result_panel(job, snap):
     st.caption(metrics["meaning"])
     with st.container(horizontal=True):
         st.button("Use this model", type="primary", icon=":material/check:",
-                  on_click=models.use_model, args=(entry.key,), key="train_use",
-                  disabled=models.active_key() == entry.key,
+                  on_click=catalog.use_model, args=(entry.key,), key="train_use",
+                  disabled=catalog.active_key() == entry.key,
                   help="Make it the active model of the Generate and Latent pages.")
-        st.download_button("Download checkpoint (.zip)", jobs.checkpoint_zip(entry),
+        st.download_button("Download checkpoint (.zip)", runs.checkpoint_zip(entry),
                            file_name="vae_lab_model.zip", mime="application/zip",
                            icon=":material/download:", key="train_download")
-    if models.active_key() == entry.key:
+    if catalog.active_key() == entry.key:
         st.caption("This is now the active model: see it on the Generate and Latent pages.")
 
 
@@ -417,9 +387,9 @@ st.title("Train")
 st.caption("Training runs in the background: you can keep using the other pages, and come "
            "back here to watch. Closing the browser tab stops the run.")
 
-job = jobs.current_job()
+job = runs.current_job()
 running = job is not None and job.running
-slots = jobs.job_slots()
+slots = runs.job_slots()
 if not running and not slots.has_room():
     st.info("The server is busy: every training slot and queue place is taken right now. You "
             "can set up your run; try Start again in a minute or two.",
@@ -431,7 +401,7 @@ elif not running and slots.active >= slots.limit:
 with errors.friendly_errors():
     config = settings_form(running)
     if config is not None and not running:
-        if jobs.start_training(config):
+        if runs.start_training(config):
             st.rerun()  # redraw with Start disabled and the live view running
         else:
             st.warning("The server is busy: "
@@ -456,7 +426,7 @@ else:
             st.rerun()  # just finished: redraw the whole page, and the sidebar's model list
         with errors.friendly_errors():
             st.markdown(f"**This run:** {DISPLAY_NAMES[snap.config.dataset]}, "
-                        f"{models.describe(snap.config)}")
+                        f"{catalog.describe(snap.config)}")
             status_line(job, snap)
             if snap.batches:
                 st.plotly_chart(charts.loss_figure(snap.batches, snap.epochs,

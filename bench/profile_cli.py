@@ -45,7 +45,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import vae_core  # noqa: E402
-from vae_core.cli import EpochSummary  # noqa: E402
+from vae_core.training import EpochSummary  # noqa: E402
 from vae_core.images import tile, to_png  # noqa: E402
 
 mark("import (python, tensorflow, keras, vae_core)")

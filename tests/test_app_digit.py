@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from bad_files import image_files
-from ui import models
+from ui import catalog
 from apptest_support import (assert_calm, checkpoints, image_urls, open_app,  # noqa: F401
                              texts, tiny_checkpoints)
 
@@ -116,7 +116,7 @@ def test_bad_uploads_get_a_plain_message_and_no_exception(checkpoints, name, dat
 
 def test_an_unconditional_model_says_restyle_needs_a_conditional_one(checkpoints, mnist):
     at = open_app()
-    at.selectbox(key=models.ACTIVE).set_value("mnist_2d_kl_on").run()
+    at.selectbox(key=catalog.ACTIVE).set_value("mnist_2d_kl_on").run()
     at.switch_page(PAGE).run()
     at = upload(at, "seven.png", photo_of_a_seven())
     assert_calm(at)

@@ -3,7 +3,8 @@
 import pytest
 
 import vae_core
-from ui import models
+from vae_core import samplers
+from ui import catalog
 from apptest_support import (PAGES, ROOT, assert_calm, checkpoints,  # noqa: F401 (fixtures)
                              image_urls, open_app, texts, tiny_checkpoints)
 
@@ -17,9 +18,9 @@ def test_page_renders(checkpoints, page):
 
 def test_sidebar_lists_the_available_models_and_dataset(checkpoints):
     at = open_app()
-    picker = at.selectbox(key=models.ACTIVE)
+    picker = at.selectbox(key=catalog.ACTIVE)
     assert picker.value == "mnist_conditional"
-    assert set(picker.options) == {models.SHIPPED[name] for name in
+    assert set(picker.options) == {catalog.SHIPPED[name] for name in
                                    ("mnist_conditional", "mnist_2d_kl_on", "mnist_2d_kl_off")}
     assert "MNIST digits" in "\n".join(c.value for c in at.sidebar.caption)
 
@@ -61,19 +62,19 @@ def test_generate_offers_the_models_samplers_its_default_first(checkpoints):
     at = open_app("app_pages/generate.py")
     model = vae_core.load_checkpoint(checkpoints / "mnist_conditional")
     sampler = sampler_radio(at)
-    assert len(sampler.options) == len(model.available_samplers()) > 1
-    assert sampler.value == model.default_sampler() != "normal"
+    assert len(sampler.options) == len(samplers.available(model)) > 1
+    assert sampler.value == samplers.available(model)[0] != "normal"
     default = image_urls(at)
     sampler.set_value("normal").run()
     assert_calm(at)
     assert image_urls(at) != default
-    sampler_radio(at).set_value(model.default_sampler()).run()
+    sampler_radio(at).set_value(samplers.available(model)[0]).run()
     assert image_urls(at) == default  # a pure function of the seed and the sampler
 
 
 def test_generate_unconditional_model_disables_digit_choice(checkpoints):
     at = open_app()
-    at.selectbox(key=models.ACTIVE).set_value("mnist_2d_kl_on").run()
+    at.selectbox(key=catalog.ACTIVE).set_value("mnist_2d_kl_on").run()
     at.switch_page("app_pages/generate.py").run()
     assert_calm(at)
     assert at.pills(key="gen_digit").disabled
@@ -105,7 +106,7 @@ def test_missing_checkpoints_give_messages_not_errors(tmp_path, monkeypatch):
 
 def test_shipped_checkpoints(monkeypatch, mnist):
     shipped = ROOT / "checkpoints"
-    if not all((shipped / name / "model.keras").exists() for name in models.SHIPPED):
+    if not all((shipped / name / "model.keras").exists() for name in catalog.SHIPPED):
         pytest.skip("the shipped checkpoints are not all present yet")
     monkeypatch.delenv("VAE_LAB_CHECKPOINTS", raising=False)
     for page in PAGES:
@@ -132,7 +133,6 @@ def test_key_widgets_exist(checkpoints):
     at.switch_page("app_pages/generate.py").run()
     assert at.pills(key="gen_digit").options
     assert at.number_input(key="gen_seed").value == 0
-    # The slider starts at the model's own sample_temperature (1 for these test models).
     assert next(s for s in at.slider if s.label == "Temperature").value == 1.0
     assert at.button(key="gen_new_style")
 
@@ -167,7 +167,7 @@ def test_a_shared_url_can_choose_the_model(checkpoints):
     at.query_params.update({"model": "mnist_2d_kl_on", "seed": "5", "count": "9"})
     at.run()
     at.switch_page("app_pages/generate.py").run()
-    assert at.selectbox(key=models.ACTIVE).value == "mnist_2d_kl_on"
+    assert at.selectbox(key=catalog.ACTIVE).value == "mnist_2d_kl_on"
     captions = [img.caption for element in at.get("image") for img in element.proto.imgs]
     assert "9 samples from the prior (seed 5)." in captions
 
@@ -186,7 +186,7 @@ def test_bad_url_values_are_ignored_not_fatal(checkpoints, params):
     at.run()
     at.switch_page("app_pages/generate.py").run()
     assert_calm(at)
-    assert at.selectbox(key=models.ACTIVE).value == "mnist_conditional"
+    assert at.selectbox(key=catalog.ACTIVE).value == "mnist_conditional"
     assert at.number_input(key="gen_seed").value == 0
     assert image_urls(at)
 

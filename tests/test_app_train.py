@@ -4,12 +4,9 @@ Runs use real MNIST (skipped without it). `VAE_LAB_TRAIN_SUBSET` makes the compl
 the stopped run uses the full set so that it is still running when Stop is pressed.
 """
 
-import ast
-from pathlib import Path
-
 import pytest
 
-from ui import models
+from ui import catalog
 import vae_core
 from apptest_support import (assert_calm, checkpoints, image_urls,  # noqa: F401 (fixtures)
                              open_app, run_until, tiny_checkpoints)
@@ -34,35 +31,6 @@ def stop_job(at):
 
 def has_result(at):
     return any(s.value == "Result" for s in at.subheader) or bool(at.error)
-
-
-def recipe_fields():
-    """The Train page's RECIPE_FIELDS, read from its source: importing the page would run it."""
-    tree = ast.parse((Path(__file__).parents[1] / TRAIN).read_text())
-    node = next(n for n in tree.body if isinstance(n, ast.Assign)
-                and getattr(n.targets[0], "id", None) == "RECIPE_FIELDS")
-    return eval(compile(ast.Expression(node.value), TRAIN, "eval"))
-
-
-@pytest.mark.parametrize("name", ["sharp_conditional_mnist", "sharp_conditional_fashion"])
-def test_a_recipe_fills_in_every_setting(checkpoints, name):
-    """Every setting a recipe fills in is a widget on the page that shows the recipe's value."""
-    from vae_core.config import PRESETS
-
-    at = open_app(TRAIN)
-    at.selectbox(key="train_recipe").set_value(name).run()
-    assert_calm(at)
-    shown = {w.key: w.value
-             for kind in ("selectbox", "radio", "toggle", "number_input", "text_input",
-                          "select_slider")
-             for w in at.get(kind)}
-    recipe = PRESETS[name]
-    fields = recipe_fields()
-    assert {key for key in shown if key and key.startswith("train_")} - {"train_recipe"} == set(
-        fields)  # no setting is left out of the recipe
-    assert {key: shown.get(key, "<no widget>") for key in fields} == {
-        key: read(recipe) for key, read in fields.items()}
-    assert shown["train_conditional"] is True and shown["train_encoder_conditional"] is True
 
 
 @pytest.mark.parametrize("name", ["sharp_conditional_mnist", "sharp_conditional_fashion"])
@@ -101,16 +69,6 @@ def test_the_momentum_fresh_style_and_detail_settings_reach_the_run(checkpoints,
         stop_job(at)
 
 
-@pytest.mark.parametrize("units", [True, False])
-def test_the_bf16_switch_says_whether_this_cpu_has_bf16_units(checkpoints, monkeypatch, units):
-    monkeypatch.setattr("vae_core.hardware.has_bf16_units", lambda: units)
-    at = open_app(TRAIN)
-    assert_calm(at)
-    help_text = at.toggle(key="train_bf16").help
-    assert ("has bfloat16 units" in help_text) is units
-    assert ("Leave it off here" in help_text) is not units
-
-
 def test_invalid_settings_show_a_message(checkpoints):
     at = open_app(TRAIN)
     at.text_input(key="train_hidden").set_value("512,abc")
@@ -134,7 +92,7 @@ def test_tiny_run_shows_metrics_and_becomes_usable(checkpoints, mnist, monkeypat
         assert any(s.label == "Epoch" for s in at.slider)  # scrub the two epochs
         assert at.get("download_button")
         at.button(key="train_use").click().run()
-        active = at.selectbox(key=models.ACTIVE)
+        active = at.selectbox(key=catalog.ACTIVE)
         assert active.value.startswith("trained-")
         at.switch_page("app_pages/generate.py").run()
         assert_calm(at)
@@ -180,13 +138,13 @@ def test_run_survives_page_switches_queues_a_second_visitor_turns_away_a_third(
         run_until(visitor, has_result, timeout=60)
         assert_calm(visitor)
         assert "Stopped by request" in progress_text(visitor)
-        assert any("stopped early" in o for o in visitor.selectbox(key=models.ACTIVE).options)
+        assert any("stopped early" in o for o in visitor.selectbox(key=catalog.ACTIVE).options)
         assert [m.label for m in visitor.metric][0] == "Test ELBO"
 
         # The queued run starts by itself once the slot is free; each visitor sees only theirs.
         run_until(second, lambda at: "batch" in progress_text(at), timeout=60)
         assert not any("stopped early" in o
-                       for o in second.selectbox(key=models.ACTIVE).options)
+                       for o in second.selectbox(key=catalog.ACTIVE).options)
         second.button(key="train_stop").click().run()
         run_until(second, has_result, timeout=60)
         assert_calm(second)
@@ -198,7 +156,7 @@ def test_run_survives_page_switches_queues_a_second_visitor_turns_away_a_third(
 
 def test_leaving_the_queue_and_a_too_large_batch(checkpoints, mnist, monkeypatch):
     from vae_core.jobs import JobSlots
-    from ui import jobs as ui_jobs
+    from ui import runs as ui_jobs
 
     monkeypatch.setenv("VAE_LAB_TRAIN_SUBSET", "100")
     at = open_app(TRAIN)
@@ -253,7 +211,7 @@ def test_a_diverged_run_says_why_and_keeps_its_last_good_epoch(checkpoints, mnis
         assert any("epoch 2" in w and "smaller learning rate" in w
                    and "weights of epoch 1" in w for w in warnings), warnings
         assert any("diverged, epoch 1 kept" in o
-                   for o in at.selectbox(key=models.ACTIVE).options)
+                   for o in at.selectbox(key=catalog.ACTIVE).options)
         assert [m.label for m in at.metric][0] == "Test ELBO"  # the kept model works
         assert "nan" not in at.metric[0].value.lower()
     finally:

@@ -11,7 +11,7 @@ import pytest
 from apptest_support import assert_calm, checkpoints, open_app, tiny_checkpoints  # noqa: F401
 from bad_files import checkpoint_files, good_zip
 from test_bad_files import FORBIDDEN, no_escape
-from ui import models
+from ui import catalog
 from ui.sidebar import UPLOAD
 
 
@@ -41,7 +41,7 @@ def check_uploads(names, tmp_path, monkeypatch):
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     at = open_app()
-    before = list(at.selectbox(key=models.ACTIVE).options)
+    before = list(at.selectbox(key=catalog.ACTIVE).options)
     problems = {}
     for name in names:
         bad = checkpoint_files()[name]
@@ -53,7 +53,7 @@ def check_uploads(names, tmp_path, monkeypatch):
         assert message.startswith(f"Could not load {bad.filename}: "), (name, message)
         for word in FORBIDDEN:
             assert word not in message, (name, word, message)
-        assert list(at.selectbox(key=models.ACTIVE).options) == before, name
+        assert list(at.selectbox(key=catalog.ACTIVE).options) == before, name
         problems[name] = message
         assert list(scratch.iterdir()) == [], name  # temp files removed every time
     no_escape(tmp_path)
@@ -62,7 +62,7 @@ def check_uploads(names, tmp_path, monkeypatch):
     upload(at, "mine.zip", good_zip())
     assert_calm(at)
     assert not at.error
-    assert at.selectbox(key=models.ACTIVE).value.startswith("uploaded-")
+    assert at.selectbox(key=catalog.ACTIVE).value.startswith("uploaded-")
 
 
 @pytest.mark.parametrize("name, data", [("notes.txt", b"not a checkpoint"),
@@ -71,9 +71,9 @@ def test_a_file_that_is_not_named_zip_gets_a_sentence_too(checkpoints, name, dat
     """The browser only offers .zip files, but a client can send any name; the content check
     answers it, not an exception from the uploader's type filter."""
     at = open_app()
-    before = list(at.selectbox(key=models.ACTIVE).options)
+    before = list(at.selectbox(key=catalog.ACTIVE).options)
     upload(at, name, data)
     assert_calm(at)
     assert [e.value[:len(f"Could not load {name}: ")] for e in at.error] == [
         f"Could not load {name}: "]
-    assert list(at.selectbox(key=models.ACTIVE).options) == before
+    assert list(at.selectbox(key=catalog.ACTIVE).options) == before

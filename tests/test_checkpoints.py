@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 import vae_core
 from vae_core.checkpoints import CheckpointError, load_checkpoint_zip
 from vae_core.config import VAEConfig
+from vae_core.models import VAE
 from vae_core.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,21 +166,27 @@ def _zip(files: dict) -> bytes:
     return buffer.getvalue()
 
 
-def test_int8_checkpoint_is_smaller_round_trips_and_refuses_training(tmp_path, tiny_data):
+def test_int8_checkpoint_is_smaller_and_round_trips(tmp_path, tiny_data):
     config = VAEConfig(conditional=True, latent_dim=4, hidden=(256,), batch_size=64, epochs=1)
     model = train(config, tiny_data, validate=False).model
     small = model.with_int8_dense()
-    assert small.config == config.replace(int8_dense=True) and not model.config.int8_dense
+    assert small.config == config and small.int8_dense and not model.int8_dense
     full = vae_core.save_checkpoint(model, tmp_path / "f32", model.history_log)
     int8 = vae_core.save_checkpoint(small, tmp_path / "int8", model.history_log)
     size = lambda p: (p / "model.keras").stat().st_size  # noqa: E731
     assert size(int8) < 0.5 * size(full)  # the Dense kernels dominate: ~4x smaller
     loaded = vae_core.load_checkpoint(int8)
-    assert loaded.config.int8_dense
+    assert loaded.int8_dense and loaded.config == config
     x = tiny_data.x_test[:50]
     np.testing.assert_array_equal(loaded.generate(range(10), 5), small.generate(range(10), 5))
     np.testing.assert_allclose(loaded.generate(range(10), 5), model.generate(range(10), 5),
                                atol=0.1)  # close to the float32 model, not equal
     assert (loaded.classify(x).argmax(1) == model.classify(x).argmax(1)).mean() >= 0.9
-    with pytest.raises(vae_core.ConfigError, match="inference only"):
-        train(loaded.config, tiny_data)
+
+
+def test_a_checkpoint_trained_with_a_retired_option_says_where_it_still_loads(tmp_path):
+    path = vae_core.save_checkpoint(VAE(VAEConfig(latent_dim=2, hidden=(8,))), tmp_path / "old")
+    saved = json.loads((path / "config.json").read_text())
+    (path / "config.json").write_text(json.dumps({**saved, "critic_depth": 3}))
+    with pytest.raises(vae_core.CheckpointError, match="critic_depth=3.*research-pass-15"):
+        vae_core.load_checkpoint(path)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import vae_core
+from vae_core.config import VAEConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -226,16 +227,30 @@ def test_real_signals_and_kills_never_lose_a_finished_epoch(mnist, tmp_path):
     assert vae_core.list_checkpoints(tmp_path) == [out]
 
 
-def test_every_config_field_has_a_train_flag():
+def test_every_config_field_is_a_train_flag_with_its_help():
     import dataclasses
 
-    from vae_core.cli import build_parser
     from vae_core.config import VAEConfig
 
-    flags = {a.dest for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions}
-    renamed = {"learning_rate": "lr"}
+    train = cli.build_parser()._subparsers._group_actions[0].choices["train"]
+    actions = {a.dest: a for a in train._actions}
     for field in dataclasses.fields(VAEConfig):
-        if field.name == "int8_dense":  # set by `python -m vae_core int8`; never trained with
-            assert field.name not in flags
-            continue
-        assert renamed.get(field.name, field.name) in flags, field.name
+        assert actions[field.name].help.startswith(field.metadata["help"]), field.name
+
+
+def test_a_preset_is_its_config_and_flags_override_it():
+    from vae_core.config import PRESETS
+
+    parse = lambda *flags: cli.config_from_args(cli.build_parser().parse_args(  # noqa: E731
+        ["train", *flags]))
+    assert parse("--preset", "mnist_2d_kl_off") == PRESETS["mnist_2d_kl_off"]
+    assert parse("--preset", "mnist_2d_kl_off", "--beta", "0.5", "--hidden", "64,32",
+                 "--conditional") == PRESETS["mnist_2d_kl_off"].replace(
+        beta=0.5, hidden=(64, 32), conditional=True)
+    assert parse("--lr", "0.01", "--no-conditional") == VAEConfig(learning_rate=0.01)
+
+
+def test_an_unknown_preset_is_one_line_and_status_2(tmp_path, capsys):
+    assert cli.main(["train", "--preset", "sharpest", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: Unknown preset 'sharpest'") and "\n" not in err

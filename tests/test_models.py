@@ -3,8 +3,9 @@ import pytest
 import keras
 from keras import ops
 
-from vae_core.config import NUM_CLASSES, VAEConfig
-from vae_core.models import VAE, kl_divergence, optimal_pixel_variance, reconstruction_loss
+from vae_core.config import VAEConfig
+from vae_core.losses import kl_divergence, reconstruction_loss
+from vae_core.models import VAE
 from vae_core.training import build_model
 
 VARIANTS = [(arch, cond) for arch in ("mlp", "conv") for cond in (False, True)]
@@ -86,38 +87,6 @@ def test_bce_from_logits_matches_the_textbook_formula():
     sse = ((x - p) ** 2).reshape(3, -1).sum(axis=1)
     np.testing.assert_allclose(ops.convert_to_numpy(reconstruction_loss(x, logits, "mse")),
                                sse, rtol=1e-4)
-
-
-def test_gaussian_loss_is_the_normal_nll_at_its_optimal_shared_variance():
-    rng = np.random.default_rng(0)
-    x = rng.uniform(size=(3, 28, 28, 1)).astype(np.float32)
-    logits = rng.normal(size=(3, 28, 28, 1)).astype(np.float32)
-    err = (x - 1 / (1 + np.exp(-logits))).reshape(3, -1)
-    variance = ops.convert_to_numpy(optimal_pixel_variance(x, logits))
-    np.testing.assert_allclose(variance, (err ** 2).mean(), rtol=1e-5)  # the batch's MSE
-    nll = (err ** 2 / (2 * variance) + 0.5 * np.log(2 * np.pi * variance)).sum(axis=1)
-    got = ops.convert_to_numpy(reconstruction_loss(x, logits, "gaussian", variance))
-    np.testing.assert_allclose(got, nll, rtol=1e-4)
-    # A perfect fit is floored at one grey level, not an infinite likelihood.
-    perfect = np.log(x / (1 - x))
-    np.testing.assert_allclose(ops.convert_to_numpy(optimal_pixel_variance(x, perfect)),
-                               (1 / 255) ** 2, rtol=1e-5)
-
-
-def test_gaussian_model_learns_its_pixel_variance_and_saves_it(tiny_data, tmp_path):
-    from vae_core.checkpoints import load_checkpoint, save_checkpoint
-    from vae_core.training import train
-
-    config = VAEConfig(conditional=True, latent_dim=3, hidden=(32,), batch_size=32, epochs=3,
-                       recon_loss="gaussian", learning_rate=3e-3)
-    model = train(config, tiny_data, validate=False).model
-    learned = float(model.pixel_log_variance.numpy())
-    assert learned < np.log(0.5)  # moved from log 1 towards the errors' size
-    x, y = tiny_data.x_test[..., None], tiny_data.y_test
-    test = model.compute_losses(x, y, training=False)  # evaluation: the stored variance
-    np.testing.assert_allclose(float(test["pixel_variance"]), np.exp(learned), rtol=1e-6)
-    save_checkpoint(model, tmp_path / "m")
-    assert float(load_checkpoint(tmp_path / "m").pixel_log_variance.numpy()) == learned
 
 
 @pytest.mark.parametrize("conditional", [False, True])
@@ -214,85 +183,42 @@ def test_class_conditioned_encoder_reads_the_classifier(tiny_data):
     np.testing.assert_allclose(mean, ops.convert_to_numpy(direct), atol=1e-5)
 
 
-def test_consistency_loss_is_reported_and_trains_the_decoder_only(tiny_data):
+def test_consistency_loss_is_reported_and_weighted_into_the_total(tiny_data):
     model = build_model(sharp(consistency_weight=2.0, learning_rate=3e-3))
     x, y = tiny_data.x_train[:64, ..., None], tiny_data.y_train[:64]
     out = {k: ops.convert_to_numpy(v) for k, v in model.compute_losses(x, y).items()}
     assert out["consistency_loss"].shape == (64,) and np.all(out["consistency_loss"] > 0)
-    np.testing.assert_allclose(out["loss"], out["main_loss"] + 2.0 * out["consistency_loss"],
-                               rtol=1e-5)
+    base = out["reconstruction_loss"] + out["kl_loss"] + out["classification_loss"]
+    np.testing.assert_allclose(out["loss"], base + 2.0 * out["consistency_loss"], rtol=1e-5)
     logs = model.train_on_batch(x, y, return_dict=True)
     assert "consistency_loss" in logs and np.isfinite(logs["consistency_loss"])
 
 
-def trained_one_step_with_and_without(arch, x, y, **term):
-    """One step with and without a decoder-only term (same weights, same noise) must move the
-    encoder and the classifier identically and the decoder differently. Returns the model
-    with the term, after its step."""
-    model = build_model(small(arch, conditional=True, learning_rate=3e-3, **term))
-    no_term = build_model(small(arch, conditional=True, learning_rate=3e-3))
-    for name in ("encoder", "decoder", "classifier"):  # the term may bring weights of its own
-        getattr(no_term, name).set_weights(getattr(model, name).get_weights())
-    model.train_on_batch(x, y), no_term.train_on_batch(x, y)
-    for name in ("encoder", "classifier"):
-        for a, b in zip(getattr(model, name).weights, getattr(no_term, name).weights):
-            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
-    assert any(not np.allclose(a.numpy(), b.numpy())
-               for a, b in zip(model.decoder.weights, no_term.decoder.weights))
-    return model
-
-
-@pytest.mark.parametrize("arch", ["mlp", "conv"])
-def test_feature_matching_compares_the_classifiers_activations_and_trains_the_decoder_only(
-        tiny_data, arch):
-    import tensorflow as tf
-
+@pytest.mark.parametrize("weight, network", [
+    ("consistency_weight", "decoder"), ("style_adversary_weight", "encoder"),
+    ("realism_weight", "decoder")])
+def test_a_weighted_term_trains_only_its_own_network(tiny_data, weight, network):
+    """Scaling one term's weight changes one SGD step (a step is its gradient) of the network
+    the term trains, and of no other network."""
     x, y = tiny_data.x_train[:32, ..., None], tiny_data.y_train[:32]
-    model = trained_one_step_with_and_without(arch, x, y, perceptual_weight=5.0)
-    # On its own the term would reach all three networks: the routing above is what stops it.
-    with tf.GradientTape(persistent=True) as tape:
-        term = ops.mean(model.compute_losses(x, y, training=True)["perceptual_loss"])
-    for network in (model.decoder, model.classifier, model.encoder):
-        assert any(g is not None for g in tape.gradient(term, network.trainable_weights))
-    del tape
-    out = {k: ops.convert_to_numpy(v) for k, v in model.compute_losses(x, y).items()}
-    assert out["perceptual_loss"].shape == (32,) and np.all(out["perceptual_loss"] >= 0)
-    assert out["perceptual_loss"].mean() > 0.01
-    np.testing.assert_allclose(out["loss"], out["main_loss"] + 5.0 * out["perceptual_loss"],
-                               rtol=1e-5)
-    # An input compared with itself: no mismatch at all.
-    same = ops.convert_to_numpy(model._feature_mismatch(x, x, training=False))
-    np.testing.assert_allclose(same, 0.0, atol=1e-6)
+    names = [n for n in ("encoder", "decoder", "classifier", "style_adversary", "image_critic")]
 
+    def after_one_step(value, start=None):
+        m = build_model(sharp(**{weight: value}))
+        if start is not None:
+            m.set_weights(start)
+        m.compile(optimizer=keras.optimizers.SGD(0.1))
+        m.train_on_batch(x, y)
+        return m, {n: [w.numpy().copy() for w in getattr(m, n).trainable_weights]
+                   for n in names if getattr(m, n) is not None}
 
-@pytest.mark.parametrize("arch", ["mlp", "conv"])
-def test_moment_matching_compares_feature_statistics_and_trains_the_decoder_only(
-        tiny_data, arch):
-    import tensorflow as tf
-
-    x, y = tiny_data.x_train[:32, ..., None], tiny_data.y_train[:32]
-    model = trained_one_step_with_and_without(arch, x, y, moment_matching_weight=20.0)
-    out = {k: ops.convert_to_numpy(v) for k, v in model.compute_losses(x, y).items()}
-    assert out["moment_matching_loss"].shape == () and out["moment_matching_loss"] > 0
-    np.testing.assert_allclose(out["loss"], out["main_loss"] + 20.0 * out["moment_matching_loss"],
-                               rtol=1e-5)
-    # Identical batches have no gap; a batch and its own reordering neither (statistics, not
-    # pairs); the real batch against a brighter copy has one.
-    gap = lambda a, b: float(ops.convert_to_numpy(model._feature_statistics_gap(a, b, False)))
-    assert gap(x, x) == pytest.approx(0.0, abs=1e-6)
-    assert gap(x, x[::-1]) == pytest.approx(0.0, abs=1e-5)
-    assert gap(x, np.clip(x * 1.5, 0, 1)) > 1e-3
-    # Descending the term's gradient on the decoder closes the gap on fixed codes.
-    codes = np.random.default_rng(0).normal(size=(32, model.config.decoder_input_dim))
-    codes = codes.astype("float32")
-    before = gap(x, model.decoder(codes))
-    for _ in range(5):
-        with tf.GradientTape() as tape:
-            term = model._feature_statistics_gap(x, model.decoder(codes), False)
-        grads = tape.gradient(term, model.decoder.trainable_weights)
-        for w, g in zip(model.decoder.trainable_weights, grads):
-            w.assign(w - 0.05 * g / (tf.norm(g) + 1e-12))
-    assert gap(x, model.decoder(codes)) < before
+    first, _ = after_one_step(1.0)
+    start = first.get_weights()
+    _, once = after_one_step(1.0, start)
+    _, often = after_one_step(20.0, start)
+    for name in once:
+        moved = any(not np.allclose(a, b, atol=1e-5) for a, b in zip(once[name], often[name]))
+        assert moved == (name == network), name
 
 
 def test_conv_width_sets_the_channels():
@@ -317,16 +243,6 @@ def test_critic_width_sets_the_critics_channels():
     assert [c.filters for c in convs] == [8, 16]
 
 
-@pytest.mark.parametrize("depth, filters, side", [(1, [8], 14), (3, [8, 16, 32], 4)])
-def test_critic_depth_stacks_stride_two_convolutions(depth, filters, side):
-    model = VAE(small("conv", True, realism_weight=1.0, critic_width=8, critic_depth=depth))
-    convs = [layer for layer in model.image_critic.layers if isinstance(layer, keras.layers.Conv2D)]
-    assert [c.filters for c in convs] == filters
-    assert convs[-1].output.shape[1:3] == (side, side)
-    one_hot = np.eye(10, dtype="float32")[:3]
-    assert model.image_critic([np.zeros((3, 28, 28, 1), "float32"), one_hot]).shape == (3, 1)
-
-
 def test_style_adversary_trains_itself_and_the_encoder_only(tiny_data):
     """The adversary learns from a stop-gradient copy of the style mean; the leak term (its
     reading pushed to uniform) moves the encoder, never the adversary, classifier or decoder."""
@@ -334,8 +250,9 @@ def test_style_adversary_trains_itself_and_the_encoder_only(tiny_data):
     model = build_model(sharp(style_adversary_weight=5.0, learning_rate=3e-3))
     out = {k: ops.convert_to_numpy(v) for k, v in model.compute_losses(x, y).items()}
     assert out["adversary_loss"].shape == (64,) and np.all(out["style_leak_loss"] > 0)
-    np.testing.assert_allclose(out["loss"], out["main_loss"] + 5.0 * out["style_leak_loss"],
-                               rtol=1e-5)
+    base = out["reconstruction_loss"] + out["kl_loss"] + out["classification_loss"]
+    np.testing.assert_allclose(out["loss"], base + out["adversary_loss"]
+                               + 5.0 * out["style_leak_loss"], rtol=1e-5)
 
     def after_one_step(weight):
         m = build_model(sharp(style_adversary_weight=weight, learning_rate=3e-3))
@@ -370,8 +287,9 @@ def test_realism_term_trains_the_decoder_and_the_critic_learns(tiny_data, condit
     model = build_model(config(realism_weight=4.0, learning_rate=3e-3))
     out = {k: ops.convert_to_numpy(v) for k, v in model.compute_losses(x, y).items()}
     assert out["critic_loss"].shape == (64,) and np.all(out["realism_loss"] > 0)
+    parts = out["reconstruction_loss"] + out["kl_loss"] + out.get("classification_loss", 0)
     np.testing.assert_allclose(
-        out["loss"], out["main_loss"] + out["critic_loss"] + 4.0 * out["realism_loss"], rtol=1e-5)
+        out["loss"], parts + out["critic_loss"] + 4.0 * out["realism_loss"], rtol=1e-5)
     names = ("encoder", "decoder", "image_critic") + (("classifier",) if conditional else ())
 
     def after_one_step(weight):
@@ -424,55 +342,6 @@ def test_the_critics_loss_trains_the_critic_only(tiny_data, monkeypatch):
                for a, b in zip(once["image_critic"], often["image_critic"]))
 
 
-def test_the_r1_penalty_is_the_critics_squared_slope_at_real_images(tiny_data):
-    """The penalty per image is |d logit / d image|^2 on the real batch (checked against a
-    finite difference along the gradient), and it enters the total as gamma / 2 times it."""
-    import tensorflow as tf
-
-    x, y = tiny_data.x_train[:8, ..., None], tiny_data.y_train[:8]
-    model = build_model(sharp(realism_weight=1.0, critic_gradient_penalty=0.3))
-    out = {k: ops.convert_to_numpy(v) for k, v in model.compute_losses(x, y).items()}
-    slope = out["critic_gradient_penalty"]
-    assert slope.shape == (8,) and np.all(slope > 0)
-    np.testing.assert_allclose(
-        out["loss"], out["main_loss"] + out["critic_loss"] + out["realism_loss"] + 0.15 * slope,
-        rtol=1e-5)
-    # Along the gradient's own direction u, (D(x + h u) - D(x - h u)) / 2h = |grad|.
-    images = tf.constant(x, "float32")
-    with tf.GradientTape() as tape:
-        tape.watch(images)
-        total = ops.sum(model._critic(images, y, False))
-    u = tape.gradient(total, images)
-    u = u / tf.norm(tf.reshape(u, (8, -1)), axis=1)[:, None, None, None]
-    h = 1e-3
-    rise = (model._critic(images + h * u, y, False) - model._critic(images - h * u, y, False))
-    np.testing.assert_allclose(ops.convert_to_numpy(rise / (2 * h)), np.sqrt(slope), rtol=1e-2)
-
-
-def test_the_r1_penalty_trains_the_critic_only(tiny_data):
-    """Plain SGD, so a step is its gradient: a large gamma changes the critic's step and no
-    other network's."""
-    x, y = tiny_data.x_train[:32, ..., None], tiny_data.y_train[:32]
-    names = ("encoder", "decoder", "classifier", "image_critic")
-    start = build_model(sharp(realism_weight=1.0, critic_gradient_penalty=1e-6)).get_weights()
-
-    def after_one_step(gamma):
-        m = build_model(sharp(realism_weight=1.0, critic_gradient_penalty=gamma))
-        m.set_weights(start)
-        m.compile(optimizer=keras.optimizers.SGD(0.1))
-        logs = m.train_on_batch(x, y, return_dict=True)
-        assert np.isfinite(logs["critic_gradient_penalty"])
-        return {name: [w.numpy().copy() for w in getattr(m, name).trainable_weights]
-                for name in names}
-
-    mild, strong = after_one_step(1e-6), after_one_step(10.0)
-    for name in ("encoder", "decoder", "classifier"):
-        for a, b in zip(mild[name], strong[name]):
-            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=name)
-    assert any(not np.allclose(a, b, atol=1e-4)
-               for a, b in zip(mild["image_critic"], strong["image_critic"]))
-
-
 @pytest.mark.parametrize("conditional", [True, False])
 @pytest.mark.parametrize("on_recons", [True, False])
 def test_what_the_critic_is_shown_as_decoded_images(tiny_data, conditional, on_recons,
@@ -514,93 +383,6 @@ def test_a_model_without_the_realism_term_has_no_critic():
 def test_a_model_without_the_adversary_has_no_adversary_weights():
     model = VAE(sharp())
     assert model.style_adversary is None and "adversary_loss" not in model.trackers
-
-
-def test_the_default_temperature_is_the_models_own():
-    warm, cool = VAE(sharp(latent_dim=3)), VAE(sharp(latent_dim=3, sample_temperature=0.5))
-    cool.set_weights(warm.get_weights())
-    np.testing.assert_allclose(cool.style_samples(7, 4), 0.5 * warm.style_samples(7, 4),
-                               rtol=1e-6)
-    np.testing.assert_allclose(cool.generate(range(10), 7), warm.generate(range(10), 7, 0.5),
-                               atol=1e-6)
-
-
-def class_means(features, classes):
-    return np.stack([features[classes == c].mean(0) for c in range(NUM_CLASSES)])
-
-
-@pytest.mark.parametrize("arch", ["mlp", "conv"])
-def test_class_feature_matching_follows_the_averaged_class_gap_and_trains_the_decoder_only(
-        tiny_data, arch):
-    import tensorflow as tf
-
-    from vae_core.models import CLASS_FEATURE_MOMENTUM as m
-
-    x, y = tiny_data.x_train[:40, ..., None], np.arange(40) % NUM_CLASSES
-    model = build_model(small(arch, conditional=True, class_feature_matching_weight=3.0))
-    codes = np.random.default_rng(0).normal(size=(40, model.config.latent_dim))
-    labels = np.random.default_rng(1).permutation(np.arange(40) % NUM_CLASSES)
-    codes = np.concatenate([codes, np.eye(NUM_CLASSES)[labels]], 1).astype("float32")
-    last_hidden = lambda images: ops.convert_to_numpy(model._hidden_features(images, False)[-1])
-    real = last_hidden(x)
-    energy = (real ** 2).sum(1).mean()
-
-    def term_and_grads():
-        with tf.GradientTape() as tape:
-            term, sums, norms = model._class_feature_gap(x, y, model.decoder(codes), labels, False)
-        return float(term), sums, norms, tape.gradient(term, model.decoder.trainable_weights)
-
-    # First step: both averages are this batch's class means (bias-corrected), so the term and
-    # its gradient are those of the plain squared gap of class means.
-    term, sums, norms, grads = term_and_grads()
-    with tf.GradientTape() as tape:
-        fake = model._hidden_features(model.decoder(codes), False)[-1]
-        one_hot = ops.one_hot(labels, NUM_CLASSES)
-        fake_means = ops.matmul(ops.transpose(one_hot), fake) / ops.sum(one_hot, 0)[:, None]
-        plain = ops.mean(ops.sum(ops.square(fake_means - class_means(real, y)), 1)) / energy
-    assert term == pytest.approx(float(plain), rel=1e-4) and term > 0
-    for g, h in zip(grads, tape.gradient(plain, model.decoder.trainable_weights)):
-        np.testing.assert_allclose(g, h, rtol=1e-3, atol=1e-6)
-    np.testing.assert_allclose(norms, 1 - m)
-    # Later steps compare the averages: with the stored averages of a brighter real batch, the
-    # term is the gap to them, not to this batch.
-    model.class_feature_sums.assign(sums)
-    model.class_feature_norms.assign(norms)
-    brighter = class_means(last_hidden(np.clip(x * 1.5, 0, 1)), y)
-    model.class_feature_sums[0].assign((1 - m) * brighter)
-    term, *_ = term_and_grads()
-    fake_avg = class_means(last_hidden(model.decoder(codes)), labels)
-    real_avg = (m * brighter + class_means(real, y)) / (1 + m)
-    averaged = ((fake_avg - real_avg) ** 2).sum(1).mean() / energy
-    assert term == pytest.approx(averaged, rel=1e-3)
-    # train_step stores the new averages, from the features before its update (one Adam step
-    # moves such a model's features 34-51%; a compiled step once stored partly updated ones).
-    model.class_feature_sums.assign(np.zeros(model.class_feature_sums.shape))
-    model.class_feature_norms.assign(np.zeros(model.class_feature_norms.shape))
-    model.train_on_batch(x, y)
-    np.testing.assert_allclose(ops.convert_to_numpy(model.class_feature_norms), 1 - m)
-    np.testing.assert_allclose(ops.convert_to_numpy(model.class_feature_sums[0]),
-                               (1 - m) * class_means(real, y), rtol=1e-3, atol=1e-6)
-    # In training the term reaches the decoder only.
-    trained_one_step_with_and_without(arch, x, y, class_feature_matching_weight=3.0)
-
-
-def test_a_compiled_step_stores_class_averages_of_the_features_before_its_update(tiny_data):
-    """Without the update waiting for them, fresh conv models stored averages of partly updated
-    features: 6 of 30 in a loop of their own; with the wait removed, this test's first model
-    already failed. Six models would all miss it at 1 in 5 with chance ~26%."""
-    from vae_core.models import CLASS_FEATURE_MOMENTUM as m
-    from vae_core.training import build_model
-
-    x, y = tiny_data.x_train[:40, ..., None], np.arange(40) % NUM_CLASSES
-    for seed in range(6):
-        model = build_model(small("conv", conditional=True, class_feature_matching_weight=3.0,
-                                  seed=seed))
-        real = ops.convert_to_numpy(model._hidden_features(x, False)[-1])
-        model.train_on_batch(x, y)
-        np.testing.assert_allclose(ops.convert_to_numpy(model.class_feature_sums[0]),
-                                   (1 - m) * class_means(real, y), rtol=1e-3, atol=1e-6,
-                                   err_msg=f"seed {seed}")
 
 
 @pytest.mark.parametrize("decoded_styles", ["shuffled", "prior"])

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from vae_core import VAEConfig, cli, save_checkpoint
+from vae_core import VAEConfig, cli, save_checkpoint, samplers
 from vae_core.quality import (build_judge, conditional_agreement, fd_report, feature_stats,
                               frechet_distance, judge_features, judge_predict, latent_scale,
                               latent_scatter_png, quality_report, style_novelty, update_card)
@@ -148,14 +148,16 @@ def test_fd_report_floor_samples_and_reconstructions(tiny_data):
     assert real["samples"] == pytest.approx(real["floor"], rel=0.5)
 
 
-def test_style_novelty_grows_with_the_kernel_and_is_absent_without_class_styles(tiny_data):
+def test_style_novelty_grows_with_the_kernel_and_is_absent_without_class_styles(tiny_data,
+                                                                              monkeypatch):
     config = VAEConfig(latent_dim=3, hidden=(16,), conditional=True, class_matched_styles=True,
-                       class_style_anchors=40, class_style_bandwidth=0.01)
+                       class_style_anchors=40)
     model = build_model(config)
     assert style_novelty(model, tiny_data) is None  # not fitted yet: no class-matched sampler
-    model.fit_style_prior(tiny_data.x_train)
+    samplers.fit(model, tiny_data.x_train)
+    monkeypatch.setattr(samplers, "KEPT_STYLE_BANDWIDTH", 0.01)
     tight = style_novelty(model, tiny_data, seeds=range(30))
-    model.config = config.replace(class_style_bandwidth=1.0)
+    monkeypatch.setattr(samplers, "KEPT_STYLE_BANDWIDTH", 1.0)
     wide = style_novelty(model, tiny_data, seeds=range(30))
     # A 1%-wide kernel nearly copies kept training styles; held-out styles sit much farther.
     assert tight["samples_median"] < 0.2 * tight["test_median"]

@@ -3,6 +3,8 @@
 from pathlib import Path
 
 import numpy as np
+
+from vae_core import samplers
 import pytest
 
 import vae_core
@@ -39,7 +41,7 @@ def test_restyle_keeps_the_style(shipped, mnist):
     """An image restyled as its own label is closer to it than a random style of that digit."""
     x, y = mnist.x_test[:N], mnist.y_test[:N]
     own = shipped.restyle(x, range(10))[np.arange(N), y]
-    random_style = shipped.decode(shipped.latent_codes(shipped.style_samples(7, N, digits=y), y))
+    random_style = shipped.decode(shipped.latent_codes(samplers.get(shipped).styles(7, N, digits=y), y))
     kept = np.mean((own - x) ** 2, axis=(1, 2))
     chance = np.mean((random_style - x) ** 2, axis=(1, 2))
     assert kept.mean() < 0.75 * chance.mean(), (kept.mean(), chance.mean())

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from vae_core import VAEConfig, load_checkpoint, save_checkpoint
+from vae_core import VAEConfig, load_checkpoint, save_checkpoint, samplers
 from vae_core.models import VAE
+from vae_core.samplers import KEPT_STYLE_BANDWIDTH
 from vae_core.style_prior import (NEVER, GaussianMixture, fit_class_anchors, fit_class_gaussians,
                                   fit_gmm, transport_potentials, transported_anchor)
 
@@ -52,14 +53,14 @@ def test_model_stores_the_mixture_and_it_survives_save_and_load(tmp_path, tiny_d
     config = VAEConfig(conditional=True, encoder_conditional=True, latent_dim=3, hidden=(16,),
                        style_prior_components=4)
     model = VAE(config)
-    assert model.style_prior is None and model.default_sampler() == "normal"
+    assert samplers.fitted_mixture(model) is None and samplers.available(model)[0] == "normal"
     with pytest.raises(ValueError, match="no fitted style mixture"):
-        model.style_samples(0, 2, sampler="mixture")
-    model.fit_style_prior(tiny_data.x_train)
-    assert model.default_sampler() == "mixture"
-    styles = model.style_samples(7, 3)
-    np.testing.assert_array_equal(styles, model.style_samples(7, 3))
-    assert not np.allclose(styles, model.style_samples(7, 3, sampler="normal"))
+        samplers.get(model, "mixture").styles(0, 2)
+    samplers.fit(model, tiny_data.x_train)
+    assert samplers.available(model)[0] == "mixture"
+    styles = samplers.get(model).styles(7, 3)
+    np.testing.assert_array_equal(styles, samplers.get(model).styles(7, 3))
+    assert not np.allclose(styles, samplers.get(model, "normal").styles(7, 3))
     grid = model.generate_grid([7, 8], range(10))
     # One seed, one style, every digit: the row decodes seed 7's first style with each one-hot.
     np.testing.assert_allclose(grid[0], model.decode(model.latent_codes(
@@ -69,7 +70,8 @@ def test_model_stores_the_mixture_and_it_survives_save_and_load(tmp_path, tiny_d
 
     path = save_checkpoint(model, tmp_path / "ck")
     loaded = load_checkpoint(path)  # safe_mode
-    np.testing.assert_allclose(loaded.style_prior.means, model.style_prior.means)
+    np.testing.assert_allclose(samplers.fitted_mixture(loaded).means,
+                               samplers.fitted_mixture(model).means)
     np.testing.assert_allclose(loaded.generate_grid([7, 8], range(10)), grid, atol=1e-6)
     np.testing.assert_allclose(loaded.generate_grid([7], [2], sampler="normal"),
                                model.generate_grid([7], [2], sampler="normal"), atol=1e-6)
@@ -79,7 +81,7 @@ def test_set_style_prior_checks_the_size():
     model = VAE(VAEConfig(latent_dim=2, hidden=(8,), style_prior_components=2))
     wrong = GaussianMixture(np.ones(3) / 3, np.zeros((3, 2)), np.tile(np.eye(2), (3, 1, 1)))
     with pytest.raises(ValueError, match="2 components over 2 style dims"):
-        model.set_style_prior(wrong)
+        samplers.set_mixture(model, wrong)
 
 
 def test_the_first_samples_do_not_depend_on_how_many_are_drawn():
@@ -104,31 +106,33 @@ def test_class_matched_styles_write_one_noise_into_each_digits_spread(tmp_path, 
     config = VAEConfig(conditional=True, encoder_conditional=True, latent_dim=3, hidden=(16,),
                        style_prior_components=2, class_matched_styles=True)
     model = VAE(config)
-    assert model.class_styles is None and model.default_sampler() == "normal"
+    assert samplers.fitted_class_styles(model) is None
+    assert samplers.available(model)[0] == "normal"
     with pytest.raises(ValueError, match="no fitted class-matched styles"):
         model.generate_grid([0], [1], sampler="class")
-    model.fit_style_prior(tiny_data.x_train)
-    assert model.available_samplers() == ["class", "mixture", "normal"]
-    means, chols = model.class_styles
+    samplers.fit(model, tiny_data.x_train)
+    assert samplers.available(model) == ["class", "mixture", "normal"]
+    means, chols = samplers.fitted_class_styles(model)
     encoded, _ = model.encode(tiny_data.x_train)
     read = model.classify(tiny_data.x_train).argmax(1)
     c = np.bincount(read).argmax()  # the class the untrained classifier reads most
     np.testing.assert_allclose(means[c], encoded[read == c].mean(0), atol=1e-5)
 
     grid = model.generate_grid([7, 8], range(10), temperature=0.5)
-    eps = model.style_samples(7, 1, 1.0, "normal")[0]  # seed 7's noise, shared by its row
+    eps = samplers.get(model, "normal").styles(7, 1, 1.0)[0]  # seed 7's noise, shared by its row
     styles = means + 0.5 * np.einsum("cij,j->ci", chols, eps)
     np.testing.assert_allclose(grid[0], model.decode(model.latent_codes(styles, range(10))),
                                atol=1e-5)
     np.testing.assert_allclose(  # the same style draw as style_samples gives, digit by digit
-        model.style_samples(7, 10, 0.5, "class", digits=range(10))[3],
-        means[3] + 0.5 * chols[3] @ model.style_samples(7, 10, 1.0, "normal")[3], atol=1e-5)
+        samplers.get(model, "class").styles(7, 10, 0.5, digits=range(10))[3],
+        means[3] + 0.5 * chols[3] @ samplers.get(model, "normal").styles(7, 10, 1.0)[3],
+        atol=1e-5)
     with pytest.raises(ValueError, match="depend on the digit"):
-        model.style_samples(7, 2, sampler="class")
+        samplers.get(model, "class").styles(7, 2)
     assert not np.allclose(grid, model.generate_grid([7, 8], range(10), 0.5, "mixture"))
 
     loaded = load_checkpoint(save_checkpoint(model, tmp_path / "ck"))  # safe_mode
-    np.testing.assert_allclose(loaded.class_styles[1], chols, atol=1e-6)
+    np.testing.assert_allclose(samplers.fitted_class_styles(loaded)[1], chols, atol=1e-6)
     np.testing.assert_allclose(loaded.generate_grid([7, 8], range(10), temperature=0.5), grid,
                                atol=1e-6)
 
@@ -169,10 +173,10 @@ def test_class_anchors_are_whitened_training_styles_with_never_chosen_padding():
 def test_kept_class_styles_sample_one_kernel_draw_per_seed_and_survive_saving(tmp_path,
                                                                              tiny_data):
     config = VAEConfig(conditional=True, latent_dim=3, hidden=(16,), class_matched_styles=True,
-                       class_style_anchors=20, class_style_bandwidth=0.4)
+                       class_style_anchors=20)
     model = VAE(config)
-    model.fit_style_prior(tiny_data.x_train)
-    means, chols = model.class_styles
+    samplers.fit(model, tiny_data.x_train)
+    means, chols = samplers.fitted_class_styles(model)
     anchors = np.asarray(model.class_style_anchors)
     potentials = np.asarray(model.class_style_potentials)
     assert (potentials > NEVER).any(axis=1).all()
@@ -182,13 +186,13 @@ def test_kept_class_styles_sample_one_kernel_draw_per_seed_and_survive_saving(tm
     styles = []
     for d in range(10):
         kept = anchors[d][transported_anchor(noise[:1], anchors[d], potentials[d])[0]]
-        styles.append(means[d] + 0.5 * chols[d] @ (kept + 0.4 * noise[1]))
+        styles.append(means[d] + 0.5 * chols[d] @ (kept + KEPT_STYLE_BANDWIDTH * noise[1]))
     np.testing.assert_allclose(grid[0], model.decode(model.latent_codes(styles, range(10))),
                                atol=1e-5)
     np.testing.assert_allclose(model.generate([4], seed=7, temperature=0.5)[0], grid[0, 4],
                                atol=1e-6)
     np.testing.assert_allclose(  # style_samples draws the same seed's noise the same way
-        model.style_samples(7, 1, 0.5, "class", digits=[3])[0], styles[3], atol=1e-5)
+        samplers.get(model, "class").styles(7, 1, 0.5, digits=[3])[0], styles[3], atol=1e-5)
     assert not np.allclose(grid[0], grid[1])
 
     loaded = load_checkpoint(save_checkpoint(model, tmp_path / "ck"))  # safe_mode

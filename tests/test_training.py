@@ -3,6 +3,8 @@ import time
 
 import keras
 import numpy as np
+
+from vae_core import samplers
 import pytest
 
 from conftest import synthetic_dataset
@@ -151,7 +153,7 @@ class KeepStateAfter(keras.callbacks.Callback):
                               seed_states=[v.numpy() for v in seed_variables(self.model)])
 
 
-@pytest.mark.parametrize("optimizer", [{}, {"lr_schedule": "cosine"}, {"ema_momentum": 0.9},
+@pytest.mark.parametrize("optimizer", [{}, {"ema_momentum": 0.9},
                                        {"adam_beta1": 0.5}])
 def test_resumed_run_matches_an_uninterrupted_one(tiny_data, optimizer):
     from vae_core.training import ResumeState
@@ -175,24 +177,6 @@ def test_adam_beta1_reaches_the_optimizer():
 
     assert float(build_model(tiny(adam_beta1=0.5)).optimizer.beta_1) == 0.5
     assert float(build_model(tiny()).optimizer.beta_1) == 0.9
-
-
-def test_the_cosine_schedule_falls_from_the_rate_to_zero_over_the_run(tiny_data):
-    """Half-way it is half the rate; the last step is taken at almost nothing."""
-    from vae_core.training import build_model
-
-    steps = 7
-    optimizer = build_model(tiny(epochs=2, lr_schedule="cosine"), steps).optimizer
-    rates = []
-    for step in (0, steps, 2 * steps - 1):
-        optimizer.iterations.assign(step)
-        rates.append(float(optimizer.learning_rate))
-    assert rates[0] == pytest.approx(3e-3)
-    assert rates[1] == pytest.approx(1.5e-3)
-    assert 0 < rates[2] < 3e-3 * 0.02
-    with pytest.raises(ValueError, match="steps_per_epoch"):
-        build_model(tiny(lr_schedule="cosine"))
-    assert float(build_model(tiny()).optimizer.learning_rate) == pytest.approx(3e-3)
 
 
 class RecordStepWeights(keras.callbacks.Callback):
@@ -222,11 +206,6 @@ def test_weight_averaging_finishes_on_the_averaged_weights(tiny_data):
     plain = train(tiny(), tiny_data, validate=False)  # the raw run itself is unchanged
     for a, b in zip(plain.model.get_weights(), keep.parts["weights"]):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-
-
-def test_a_cosine_run_ends_at_a_rate_of_zero(tiny_data):
-    result = train(tiny(epochs=1, lr_schedule="cosine"), tiny_data, validate=False)
-    assert float(result.model.optimizer.learning_rate) == pytest.approx(0, abs=1e-9)
 
 
 def test_kl_warmup_ramps_the_kl_weight(tiny_data):
@@ -288,12 +267,12 @@ def test_the_sharp_recipe_trains_streams_its_consistency_loss_and_fits_the_prior
     assert result.status == "done"
     assert "consistency_loss" in progress.snapshot().batches[0]
     assert "val_consistency_loss" in result.history
-    assert result.model.style_prior is not None  # fitted at the end of training
-    assert result.model.default_sampler() == "mixture"
+    assert samplers.fitted_mixture(result.model) is not None  # fitted at the end of training
+    assert samplers.available(result.model)[0] == "mixture"
 
 
 def test_class_matched_styles_alone_are_fitted_at_the_end_of_training(tiny_data):
     result = train(tiny(conditional=True, latent_dim=3, class_matched_styles=True, epochs=1),
                    tiny_data, validate=False)
-    assert result.model.style_prior is None and result.model.class_styles is not None
-    assert result.model.available_samplers() == ["class", "normal"]
+    assert samplers.fitted_mixture(result.model) is None and samplers.fitted_class_styles(result.model) is not None
+    assert samplers.available(result.model) == ["class", "normal"]

@@ -10,7 +10,7 @@ import streamlit as st
 import vae_core
 from vae_core import latent
 
-from .models import checkpoint_dir, get_model, trained_models
+from .catalog import checkpoint_dir, get_model, trained_models
 
 LATENT_POINTS = 2000  # test images shown on latent scatters
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from .models import ACTIVE, model_choices
+from .catalog import ACTIVE, model_choices
 
 KEYS = ("model", "digit", "seed", "count")
 _WRITTEN = "_url_written"  # the query string this session wrote last

@@ -10,8 +10,8 @@ import vae_core
 from vae_core.data import DISPLAY_NAMES
 
 from .errors import friendly_errors, log
-from .jobs import collect_finished_job
-from .models import (ACTIVE, DEFAULT_MODEL, TrainedModel, active_key, active_model, describe,
+from .runs import collect_finished_job
+from .catalog import (ACTIVE, DEFAULT_MODEL, TrainedModel, active_key, active_model, describe,
                      model_choices, trained_models)
 
 UPLOAD = "upload_checkpoint"  # session-state key of the uploader widget

@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import keras
 import numpy as np
 
-from .config import VAEConfig
+from .config import RETIRED_TAG, ConfigError, VAEConfig
 from .history import TrainingSnapshots
 from .models import VAE
 
@@ -61,7 +61,7 @@ def save_checkpoint(model: VAE, path, history: dict | None = None, card: dict | 
         tmp.chmod(0o755)  # mkdtemp's private 0700 would otherwise become the checkpoint's mode
         # A fresh, uncompiled twin holds the same weights without the optimizer's slots, which
         # would triple the file size and mean nothing to someone loading it for inference.
-        twin = VAE(model.config, name=model.name)
+        twin = VAE(model.config, int8_dense=model.int8_dense, name=model.name)
         twin.set_weights(model.get_weights())
         twin.save(tmp / MODEL_FILE)
         (tmp / CONFIG_FILE).write_text(model.config.to_json())
@@ -149,6 +149,10 @@ def _load_model_file(folder: Path, uploaded: bool = False) -> VAE:
     max_total = MAX_UNCOMPRESSED_BYTES if uploaded else 16 * 2**30
     try:
         VAEConfig.from_json((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+    except ConfigError as e:
+        if RETIRED_TAG in str(e):  # a real model of an older VAE Lab: say where it still loads
+            raise CheckpointError(str(e).rstrip(".")) from None
+        raise CheckpointError(f"its {CONFIG_FILE} is not a valid model description ({e})") from None
     except (ValueError, UnicodeDecodeError, OSError) as e:
         raise CheckpointError(f"its {CONFIG_FILE} is not a valid model description ({e})") from None
     file = folder / MODEL_FILE
@@ -317,6 +321,20 @@ def _first_epochs(snapshots: TrainingSnapshots | None, n: int) -> TrainingSnapsh
     return TrainingSnapshots(snapshots.epochs[keep], snapshots.points[keep], snapshots.labels,
                              snapshots.samples[keep], snapshots.explained[keep],
                              snapshots.style_seed)
+
+
+def open_checkpoint(path) -> VAE:
+    """A checkpoint folder, or a checkpoint zip (as the app downloads), checked before loading."""
+    path = Path(path)
+    if path.is_file():
+        if path.stat().st_size > MAX_UPLOAD_BYTES:
+            raise CheckpointError(f"{path} is larger than {MAX_UPLOAD_BYTES // 2**20} MB: not a "
+                                  "checkpoint zip of this app.")
+        try:
+            return load_checkpoint_zip(path.read_bytes())
+        except CheckpointError as e:
+            raise CheckpointError(f"{path}: {e}") from None
+    return load_checkpoint(path)
 
 
 def checkpoint_zip(path) -> bytes:

@@ -17,10 +17,6 @@ _MEANING = {
     "mse": ("Negative training objective per test image: -(summed squared error + KL). The "
             "squared error is not a log-likelihood, so this is not an ELBO in nats; compare it "
             "only between MSE models."),
-    "gaussian": ("ELBO per test image in nats: E_q[log p(x|z)] - KL(q(z|x) || N(0, I)), one z "
-                 "sample per image, with a Gaussian likelihood of one shared pixel variance "
-                 "(learned in training), read as a density on [0, 1]^784, so it can be positive. "
-                 "Higher is better; compare it only between Gaussian models."),
 }
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import samplers
 from .config import IMAGE_SHAPE, NUM_CLASSES
 from .data import Dataset, load_dataset
 from .style_prior import whiten
@@ -136,7 +137,7 @@ def generated_samples(model, sampler=None, n: int = FD_SAMPLES) -> np.ndarray:
     from seed 0."""
     if model.config.conditional:
         return model.generate_grid(range(n // NUM_CLASSES), range(NUM_CLASSES), sampler=sampler)
-    return model.decode(model.style_samples(0, n, sampler=sampler))
+    return model.decode(samplers.get(model, sampler).styles(0, n))
 
 
 def fd_report(model, judge, dataset: Dataset, n: int = FD_SAMPLES, samples=None,
@@ -156,8 +157,7 @@ def fd_report(model, judge, dataset: Dataset, n: int = FD_SAMPLES, samples=None,
         "features": "judge penultimate Dense-64 activations",
         "reference": f"test set ({len(dataset.x_test)} images)",
         "samples_scored": int(np.prod(np.shape(samples)[:-2])),
-        "sampler": sampler or model.default_sampler(),
-        "temperature": model.config.sample_temperature,
+        "sampler": sampler or samplers.available(model)[0],
         "floor": floor,
         "samples": fd_samples,
         "samples_ratio": fd_samples / max(floor, 1e-12),
@@ -218,7 +218,7 @@ def conditional_agreement(model, judge, seeds=range(AGREEMENT_SEEDS), sampler=No
 
 def prior_sample_census(model, judge, n: int = PRIOR_SAMPLES, seed: int = 0) -> dict:
     """Unconditional models: what the judge sees in n samples from the N(0, I) prior."""
-    probs = judge_predict(judge, model.decode(model.style_samples(seed, n, sampler="normal")))
+    probs = judge_predict(judge, model.decode(samplers.Sampler(model).styles(seed, n)))
     counts = np.bincount(probs.argmax(1), minlength=NUM_CLASSES)
     return {
         "samples": n,
@@ -284,9 +284,8 @@ def quality_report(model, judge=None, dataset: Dataset | None = None,
     """Every quality figure for one checkpoint, as a JSON-safe dict.
 
     Conditional models: judge agreement over n/10 style seeds x 10 classes and the FD of those
-    same n samples (the model's default sampler, at its sample_temperature: class-matched
-    styles, else the fitted mixture, else N(0, I)); when that is not N(0, I), the N(0, I)
-    sampler's figures too, at the same temperature, for comparison.
+    same n samples (the model's default sampler: class-matched styles, else the fitted mixture,
+    else N(0, I)); when that is not N(0, I), the N(0, I) sampler's figures too, for comparison.
     """
     dataset = dataset or load_dataset(model.config.dataset)
     judge_file = Path(judge_file) if judge_file else judge_path(model.config.dataset)
@@ -300,10 +299,10 @@ def quality_report(model, judge=None, dataset: Dataset | None = None,
         },
         "latent": latent_scale(model, dataset),
     }
-    samplers = list(dict.fromkeys([model.default_sampler(), "normal"]))
-    for sampler in samplers:
+    names = list(dict.fromkeys([samplers.available(model)[0], "normal"]))
+    for sampler in names:
         samples = generated_samples(model, sampler, n)
-        suffix = "" if sampler == samplers[0] else f"_{sampler}"
+        suffix = "" if sampler == names[0] else f"_{sampler}"
         if model.config.conditional:
             report["conditional" + suffix] = conditional_agreement(
                 model, judge, range(len(samples)), grid=samples)
@@ -324,12 +323,12 @@ def style_novelty(model, dataset: Dataset, seeds=range(NOVELTY_SEEDS)) -> dict |
     whitened frame (L_c^-1 (z - mu_c), the frame the sampler draws in), to the encoded training
     means the model reads as that class; medians over seeds x 10 classes and over the test set.
     """
-    fitted = model.class_styles
-    if fitted is None or model.default_sampler() != "class":
+    fitted = samplers.fitted_class_styles(model)
+    if fitted is None or samplers.available(model)[0] != "class":
         return None
     means, chols = fitted
     seeds = list(seeds)
-    codes = model.grid_codes(seeds, range(NUM_CLASSES))
+    codes = samplers.get(model, "class").grid_codes(seeds, range(NUM_CLASSES))
     sampled, sampled_classes = codes[:, :-NUM_CLASSES], np.tile(np.arange(NUM_CLASSES), len(seeds))
     train_styles, _ = model.encode(dataset.x_train)
     train_classes = model.classify(dataset.x_train).argmax(1)

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from .config import ConfigError, VAEConfig
+from . import samplers
+from .config import VAEConfig
 from .data import Dataset, load_dataset
 from .history import SnapshotRecorder, TrainingSnapshots, snapshot_indices
 from .models import VAE
@@ -329,31 +330,14 @@ def make_pipeline(x, y, batch_size: int, shuffle_seed: int | None, epochs: int |
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def build_model(config: VAEConfig, steps_per_epoch: int | None = None) -> VAE:
-    """A fresh, compiled model with seeded weights.
-
-    A scheduled learning rate needs `steps_per_epoch`: the schedule spans the whole run.
-    """
+def build_model(config: VAEConfig) -> VAE:
+    """A fresh, compiled model with seeded weights."""
     keras.utils.set_random_seed(config.seed)
     model = VAE(config)
     averaging = dict(use_ema=True, ema_momentum=config.ema_momentum) if config.ema_momentum else {}
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate(config, steps_per_epoch),
-                                                  beta_1=config.adam_beta1, **averaging))
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, beta_1=config.adam_beta1,
+                                                  **averaging))
     return model
-
-
-def learning_rate(config: VAEConfig, steps_per_epoch: int | None):
-    """The optimizer's learning rate: a number, or a schedule of the optimizer's step counter.
-
-    The schedule reads the step counter, which a resumed run restores with the Adam moments, so a
-    resumed run continues the schedule where it stopped.
-    """
-    if config.lr_schedule == "constant":
-        return config.learning_rate
-    if not steps_per_epoch:
-        raise ValueError("A scheduled learning rate spans the whole run: pass steps_per_epoch.")
-    return keras.optimizers.schedules.CosineDecay(config.learning_rate,
-                                                  decay_steps=config.epochs * steps_per_epoch)
 
 
 def restore_state(model: VAE, state: ResumeState):
@@ -388,14 +372,11 @@ def train(config: VAEConfig, dataset: Dataset | None = None, *,
     NaN/Inf the run stops with status "diverged" and the model is put back to its last epoch with
     finite weights (its initial weights when no epoch finished: `model.epochs_trained` says which).
     """
-    if config.int8_dense:
-        raise ConfigError("int8_dense models are for inference only: train in float32, then "
-                          "run `python -m vae_core int8 DIR` on the checkpoint.")
     dataset = dataset or load_dataset(config.dataset)
     progress = progress or TrainingProgress(config)
     steps = math.ceil(len(dataset.x_train) / config.batch_size)
     progress.update(steps_per_epoch=steps)
-    model = build_model(config, steps)
+    model = build_model(config)
     first_epoch = 0
     if resume is not None:
         restore_state(model, resume)
@@ -441,7 +422,7 @@ def train(config: VAEConfig, dataset: Dataset | None = None, *,
     if ((config.style_prior_components or config.class_matched_styles)
             and guard.diverged_at is None
             and math.isfinite(float((fit.history.get("loss") or [math.nan])[-1]))):
-        model.fit_style_prior(dataset.x_train)  # the ex-post style priors (seconds, numpy)
+        samplers.fit(model, dataset.x_train)  # the ex-post style priors (seconds, numpy)
     seconds = time.time() - started
     new = dict(fit.history)
     model.training_snapshots = recorder.snapshots()
@@ -466,3 +447,64 @@ def train(config: VAEConfig, dataset: Dataset | None = None, *,
     model.history_log = history
     progress.update(status=status, reason=reason, finished_at=time.time())
     return TrainResult(model, history, status, reason, seconds)
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """After every complete epoch with finite loss and weights, rewrite the checkpoint folder.
+
+    The folder is replaced atomically (see `checkpoints.save_checkpoint`), so a kill at any moment
+    leaves the last complete epoch loadable. It carries `training_state.npz` (optimizer, RNG,
+    settings) so `train --resume` can continue exactly; the finished run's final save drops it.
+    """
+
+    def __init__(self, out, steps: int, history: dict, card: dict, settings: dict):
+        super().__init__()
+        self.out, self.steps, self.card, self.settings = out, steps, card, settings
+        self.history = {k: list(v) for k, v in history.items()}
+        self.saved_epochs = len(self.history.get("loss", []))
+        self._batches = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batches += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        from .checkpoints import STATE_FILE, save_checkpoint, save_training_state
+
+        logs = logs or {}
+        if (self._batches < self.steps or not math.isfinite(float(logs.get("loss", math.nan)))
+                or not all_finite(self.model)):
+            return  # a partial (stopped) or diverged epoch is never saved
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(float(value))
+        state = save_training_state(self.model, epoch + 1, self.settings)
+        save_checkpoint(self.model, self.out, self.history,
+                        {**self.card, "in_progress": True}, extra_files={STATE_FILE: state})
+        self.saved_epochs = epoch + 1
+
+
+class EpochSummary(keras.callbacks.Callback):
+    """One readable line per epoch on stdout, whatever Keras's own progress bar does."""
+
+    def __init__(self, epochs, steps: int | None = None):
+        super().__init__()
+        self.epochs, self.steps = epochs, steps
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.time()
+        self._batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batches += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.steps and self._batches < self.steps:
+            print(f"epoch {epoch + 1}/{self.epochs} interrupted after {self._batches} of "
+                  f"{self.steps} batches (not kept)", flush=True)
+            return
+        parts = [f"{k} {v:.3f}" if "accuracy" in k else f"{k} {v:.2f}"
+                 for k, v in sorted((logs or {}).items())]
+        print(f"epoch {epoch + 1}/{self.epochs} ({time.time() - self._start:.1f} s): "
+              + ", ".join(parts), flush=True)

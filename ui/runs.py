@@ -23,7 +23,7 @@ from vae_core.config import ConfigError
 from vae_core.data import DISPLAY_NAMES, Dataset
 from vae_core.jobs import JobSlots, TrainingJob
 
-from .models import TrainedModel, trained_models
+from .catalog import TrainedModel, trained_models
 
 
 def _env_int(name: str, default: int, lowest: int) -> int:
