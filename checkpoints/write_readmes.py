@@ -1,7 +1,7 @@
-"""Write each shipped checkpoint's README.md (its model card) and checkpoints/README.md from the
-card.json files, so no number in them is ever typed by hand.
+"""Write each shipped checkpoint's README.md (its model card) and the table of shipped models in
+the project README from the card.json files, so no number in them is ever typed by hand.
 
-    python checkpoints/write_readmes.py            # all folders under checkpoints/
+    python checkpoints/write_readmes.py
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from vae_core.config import VAEConfig  # noqa: E402
 from vae_core.data import CLASS_NAMES  # noqa: E402
+from vae_core.samplers import KEPT_STYLE_BANDWIDTH  # noqa: E402
 from vae_core.quality import AGREEMENT_BARS, CLASS_AGREEMENT_BAR, FD_RATIO_BARS  # noqa: E402
 
 SHIPPED = {
@@ -28,7 +29,9 @@ SHIPPED = {
     "fashion_2d_kl_on": "Fashion-MNIST, unconditional, 2-D latent, KL on (beta = 1).",
 }
 PAIR = ("mnist_2d_kl_on", "mnist_2d_kl_off")
-LOSS_NAMES = {"bce": "BCE", "mse": "MSE", "gaussian": "Gaussian (fitted pixel variance)"}
+LOSS_NAMES = {"bce": "BCE", "mse": "MSE"}
+README = HERE.parent / "README.md"
+TABLE = ("<!-- models -->", "<!-- /models -->")
 
 
 def load_card(name: str) -> dict:
@@ -60,8 +63,7 @@ def model_card(name: str, card: dict, cards: dict) -> str:
         + f", hidden {cfg['hidden']}, style latent {cfg['latent_dim']}"
         + (" + 10 class slots" if cfg["conditional"] else "")
         + f", beta {cfg['beta']:g}, KL warm-up {cfg['kl_warmup_epochs']} epochs, "
-        f"{LOSS_NAMES[cfg['recon_loss']]} loss, lr {cfg['learning_rate']:g}"
-        + (" (cosine decay to 0)" if cfg.get("lr_schedule") == "cosine" else "") + ", "
+        f"{LOSS_NAMES[cfg['recon_loss']]} loss, lr {cfg['learning_rate']:g}, "
         f"batch {cfg['batch_size']}, "
         f"seed {cfg['seed']}.",
         *recipe_lines(cfg),
@@ -120,7 +122,7 @@ def model_card(name: str, card: dict, cards: dict) -> str:
                 lines.append(f"- With styles from N(0, I) instead of {sampler}: "
                              f"agreement {pct(n['agreement'])}, worst class "
                              f"{pct(min(n['per_class_agreement']))}.")
-            lines.append("- How the recipe was chosen: [../TUNING.md](../TUNING.md).")
+            lines.append("- How the recipe was chosen: [docs/tuning.md](../../docs/tuning.md).")
         if "fd" in q:
             lines += fd_lines(q, cfg)
         if "style_novelty" in q:
@@ -196,9 +198,7 @@ def recipe_lines(cfg: dict) -> list[str]:
                      f"the class and any style decodes as any class")
     if cfg.get("realism_weight", 0) > 0:
         width = cfg.get("critic_width", VAEConfig.critic_width)
-        depth = cfg.get("critic_depth", VAEConfig.critic_depth)
-        channels = [width * 2 ** i for i in range(depth)]
-        layers = " and ".join(map(str, channels))
+        layers = f"{width} and {2 * width}"
         parts.append(f"realism term (weight {cfg['realism_weight']:g}): an image critic "
                      f"(stride-2 convolutions of {layers} channels) learns to tell training "
                      f"images from decoded {decoded}"
@@ -229,7 +229,7 @@ def recipe_lines(cfg: dict) -> list[str]:
     if cfg.get("class_style_anchors"):
         parts.append(f"kept styles: {cfg['class_style_anchors']:,} encoded training styles per "
                      f"class are stored, and each class is sampled as a kernel density around "
-                     f"them (bandwidth {cfg.get('class_style_bandwidth', 0.5):g} of the class's "
+                     f"them (bandwidth {KEPT_STYLE_BANDWIDTH:g} of the class's "
                      f"spread); the seed's noise picks one kept style of every class through the "
                      f"optimal transport map from N(0, I), so every kept style is equally likely "
                      f"and a seed still means the same place in each class's spread")
@@ -259,77 +259,33 @@ def fd_lines(q: dict, cfg: dict) -> list[str]:
     return lines
 
 
-def index(cards: dict) -> str:
-    build = HERE / "build_info.json"
-    info = json.loads(build.read_text()) if build.exists() else {}
-    lines = [
-        "# Shipped checkpoints",
-        "",
-        "Small pretrained models the app loads at start-up (no training needed). Each folder "
-        "holds `model.keras`, `config.json`, `history.json`, `card.json`, `samples.png` and a "
-        "`README.md` model card generated from `card.json` by `write_readmes.py`.",
-        "",
-        "Rebuild everything (judges, the five models, quality scores, these READMEs) with",
-        "",
-        "```bash",
-        "bash checkpoints/make_all.sh",
-        "```",
-        "",
-        "Rebuild only some models with `bash checkpoints/make_all.sh mnist_conditional "
-        "fashion_conditional` (the judges are kept when present). How the conditional recipe "
-        "was chosen: [TUNING.md](TUNING.md).",
-        "",
-    ]
-    if info and "total_seconds" not in info:  # models built step by step, not in one make_all run
-        lines += [info.get("note", ""), ""]
-    elif info:
-        what = (f"of {info['models'].replace(' ', ', ')}" if info.get("models")
-                else "of every model")
-        lines += [f"The last rebuild ({what}) took **{info['total_seconds'] / 60:.1f} minutes** "
-                  f"({info['total_seconds']:.0f} s including scoring, finished {info['finished']}) "
-                  f"on this project's 2-core CPU machine, shared with other work."
-                  + (f" {info['note']}" if info.get("note") else ""), ""]
-    lines += ["| checkpoint | train s | ELBO | recon / KL | active | clf acc | judge agreement "
-              "(confidence) | worst class | sample FD / floor | recon FD / floor | "
-              "encoded-mean std | MB |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+def models_table(cards: dict) -> str:
+    """The project README's table of shipped models, one row per card."""
+    lines = ["| checkpoint | what it is | trained | test ELBO | judge agreement (worst class) | "
+             "sample FD / real-data floor |", "|---|---|---|---|---|---|"]
     for name, card in cards.items():
         ev, q = card["evaluation"], card.get("quality", {})
-        agree = (f"{pct(q['conditional']['agreement'])} ({q['conditional']['mean_confidence']:.3f})"
-                 if "conditional" in q else "-")
-        acc = pct(ev["classifier_accuracy"]) if "classifier_accuracy" in ev else "-"
-        worst = (pct(min(q["conditional"]["per_class_agreement"]))
-                 if "conditional" in q else "-")
-        fd = q.get("fd")
-        fd_s = f"{fd['samples_ratio']:.1f}x" if fd else "-"
-        fd_r = f"{fd['reconstructions_ratio']:.1f}x" if fd else "-"
-        std = f"{q['latent']['encoded_mean_std']:.2f}" if q else "-"
-        mb = (HERE / name / "model.keras").stat().st_size / 2**20
-        lines.append(f"| [{name}]({name}/README.md) | {card['training_seconds']:.0f} | "
-                     f"{ev['elbo']:.1f} | {ev['reconstruction']:.1f} / {ev['kl']:.2f} | "
-                     f"{ev['active_units']}/{ev['latent_dim']} | {acc} | {agree} | {worst} | "
-                     f"{fd_s} | {fd_r} | {std} | {mb:.2f} |")
-    judges = sorted((HERE / "judges").glob("*.json"))
-    if judges:
-        lines += ["", "## Judges", "",
-                  "Independent CNN classifiers trained on the real training sets, used only to "
-                  "score samples (`python -m vae_core quality DIR`). They are shipped rather than "
-                  "retrained on demand so every checkpoint is scored by the same judge.", ""]
-        for j in judges:
-            d = json.loads(j.read_text())
-            lines.append(f"- `judges/{j.stem}.keras`: {d['params']:,} weights, "
-                         f"{pct(d['test_accuracy'])} test accuracy, {d['training_seconds']:.0f} s; "
-                         f"`{d['command']}`")
-    lines.append("")
+        c = q.get("conditional")
+        agree = f"{pct(c['agreement'])} ({pct(min(c['per_class_agreement']))})" if c else "-"
+        fd = f"{q['fd']['samples_ratio']:.1f}x" if "fd" in q and c else "-"
+        lines.append(f"| [{name}](checkpoints/{name}/README.md) | {SHIPPED[name].split(':')[0].rstrip('.')} "
+                     f"| {card['training_seconds']:,.0f} s | {ev['elbo']:.1f} | {agree} | {fd} |")
     return "\n".join(lines)
+
+
+def write_table(cards: dict):
+    text = README.read_text()
+    start, end = (text.index(marker) for marker in TABLE)
+    README.write_text(text[:start + len(TABLE[0])] + "\n" + models_table(cards) + "\n"
+                      + text[end:])
 
 
 def main() -> int:
     cards = {n: load_card(n) for n in SHIPPED if (HERE / n / "card.json").exists()}
     for name, card in cards.items():
         (HERE / name / "README.md").write_text(model_card(name, card, cards))
-    (HERE / "README.md").write_text(index(cards))
-    print(f"wrote {len(cards)} model cards and checkpoints/README.md")
+    write_table(cards)
+    print(f"wrote {len(cards)} model cards and the README's table of shipped models")
     return 0
 
 
