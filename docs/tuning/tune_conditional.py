@@ -1,6 +1,6 @@
 """Tuning helper (not part of the rebuild): train conditional configs in-process and score them.
 
-    python checkpoints/tune_conditional.py mnist '{"latent_dim": 16, "encoder_conditional": true,
+    python docs/tuning/tune_conditional.py mnist '{"latent_dim": 16, "encoder_conditional": true,
         "consistency_weight": 1, "style_prior_components": 50, "epochs": 15}' ...
 
 Each JSON object holds VAEConfig fields (defaults: conditional MLP, hidden 400) plus an optional
@@ -10,7 +10,7 @@ judge-feature space as a multiple of the real-vs-real floor, for each sampler th
 (the fitted mixture and N(0, I)), the reconstruction FD ratio, and how much class information
 leaked into the style latent (nearest-class-centroid accuracy of the encoded test means: 0.1 =
 none, 1.0 = the style alone names the class). Uses the shipped judges
-(checkpoints/judges/<dataset>.keras). TUNING.md records what it found.
+(checkpoints/judges/<dataset>.keras). docs/tuning.md records what it found.
 """
 
 import json
@@ -18,12 +18,12 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from vae_core import VAEConfig, load_dataset, train  # noqa: E402
+from vae_core import VAEConfig, load_dataset, samplers, train  # noqa: E402
 from vae_core.quality import (conditional_agreement, fd_report, generated_samples,  # noqa: E402
                               load_judge)
 
@@ -46,8 +46,7 @@ def style_class_leak(model, dataset) -> float:
 
 def score(model, dataset, judge, samples_per_fd=10_000) -> dict:
     out = {}
-    samplers = model.available_samplers()
-    for sampler in samplers:
+    for sampler in samplers.available(model):
         grid = generated_samples(model, sampler, samples_per_fd)
         q = conditional_agreement(model, judge, range(len(grid)), grid=grid)
         fd = fd_report(model, judge, dataset, samples_per_fd, grid, sampler)

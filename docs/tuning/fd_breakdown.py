@@ -1,6 +1,6 @@
 """Where a conditional checkpoint's sample FD comes from: its mean and spread terms, and per class.
 
-    python checkpoints/fd_breakdown.py checkpoints/fashion_conditional [SAMPLER]
+    python docs/tuning/fd_breakdown.py checkpoints/fashion_conditional [SAMPLER]
 
 The samples are the quality report's (1,000 style seeds x 10 classes). The FD to the test set
 splits into |mean difference|^2 and the covariance part, and the total feature variance of the
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from vae_core import quality  # noqa: E402
 from vae_core.checkpoints import load_checkpoint  # noqa: E402

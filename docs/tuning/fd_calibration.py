@@ -1,7 +1,7 @@
 """How far small, known degradations of real images move the judge-feature FD: a ruler for
-reading the quality bars (checkpoints/TUNING.md, seventh pass), not a test.
+reading the quality bars (docs/tuning.md, seventh pass), not a test.
 
-    python checkpoints/fd_calibration.py fashion_mnist [--n 10000] [--json out.json]
+    python docs/tuning/fd_calibration.py fashion_mnist [--n 10000] [--json out.json]
 
 Scores 10,000 real training images, unaltered and blurred / dimmed / noised, against the test set
 as multiples of the real-vs-real floor, with the shipped judge (`vae_core.quality`).
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from vae_core import quality  # noqa: E402
 from vae_core.data import load_dataset  # noqa: E402
