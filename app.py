@@ -14,6 +14,7 @@ pages = st.navigation([
     st.Page("app_pages/generate.py", title="Generate", icon=":material/draw:"),
     st.Page("app_pages/latent.py", title="Latent space", icon=":material/scatter_plot:"),
     st.Page("app_pages/digit.py", title="Your digit", icon=":material/gesture:"),
+    st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
 ])
 pictures.crisp_images()
 with errors.friendly_errors():

@@ -1,252 +1,241 @@
-"""Train: set up an experiment, run it in the background, and watch the model learn."""
+"""Train: pick what to learn and for how long, press Start, and watch the model learn.
+
+The first view has four controls; every other setting of `VAEConfig` sits in one collapsed
+"Advanced settings" expander, filled in from the recipe (a preset) the first choices pick.
+"""
+
+import dataclasses
 
 import streamlit as st
 
-from ui import charts, errors, runs, catalog
-from vae_core.config import (ARCHITECTURES, AVERAGING_MOMENTUM, DATASETS, PRESETS, RECON_LOSSES,
-                             VAEConfig, parse_hidden)
+from ui import catalog, charts, errors, runs
 from vae_core import images
+from vae_core.config import PRESETS, ConfigError, VAEConfig, parse_hidden
 from vae_core.data import CLASS_NAMES, DISPLAY_NAMES
 
-ARCH_NAMES = {"mlp": "MLP (fast)", "conv": "Convolutional (slower)"}
-LOSS_NAMES = {"bce": "Binary cross-entropy", "mse": "Squared error"}
-RECIPE_NAMES = {
-    "sharp_conditional_mnist": "Roomy-style digit-conditioned MNIST (the shipped recipe)",
-    "sharp_conditional_fashion": "Roomy-style garment-conditioned Fashion (the shipped recipe)",
+WHAT = {"mnist": "Digits", "fashion_mnist": "Clothes"}
+HOW_LONG = ("minute", "five", "shipped")
+RECIPES = {  # (dataset, takes a request, how long) -> preset
+    ("mnist", True, "minute"): "quick_conditional_mnist",
+    ("mnist", True, "five"): "longer_conditional_mnist",
+    ("mnist", True, "shipped"): "sharp_conditional_mnist",
+    ("fashion_mnist", True, "minute"): "quick_conditional_fashion",
+    ("fashion_mnist", True, "five"): "longer_conditional_fashion",
+    ("fashion_mnist", True, "shipped"): "sharp_conditional_fashion",
+    ("mnist", False, "minute"): "quick_mnist",
+    ("mnist", False, "five"): "longer_mnist",
+    ("mnist", False, "shipped"): "mnist_2d_kl_on",
+    ("fashion_mnist", False, "minute"): "quick_fashion",
+    ("fashion_mnist", False, "five"): "longer_fashion",
+    ("fashion_mnist", False, "shipped"): "fashion_2d_kl_on",
 }
-CUSTOM = "custom"
-# Form widget key -> how to read its value from a config (what a recipe fills in).
-RECIPE_FIELDS = {
-    "train_dataset": lambda c: c.dataset, "train_arch": lambda c: c.arch,
-    "train_conditional": lambda c: c.conditional, "train_latent_dim": lambda c: c.latent_dim,
-    "train_hidden": lambda c: ",".join(map(str, c.hidden)), "train_seed": lambda c: c.seed,
-    "train_beta": lambda c: float(c.beta), "train_warmup": lambda c: c.kl_warmup_epochs,
-    "train_recon_loss": lambda c: c.recon_loss, "train_epochs": lambda c: c.epochs,
-    "train_batch_size": lambda c: c.batch_size, "train_lr": lambda c: c.learning_rate,
-    "train_adam_beta1": lambda c: float(c.adam_beta1),
-    "train_averaged": lambda c: c.ema_momentum > 0,
-    "train_encoder_conditional": lambda c: c.encoder_conditional,
-    "train_consistency": lambda c: float(c.consistency_weight),
-    "train_prior_styles": lambda c: c.decoded_styles == "prior",
-    "train_adversary": lambda c: float(c.style_adversary_weight),
-    "train_realism": lambda c: float(c.realism_weight),
-    "train_realism_recons": lambda c: c.realism_on_reconstructions,
-    "train_conv_width": lambda c: c.conv_width,
-    "train_critic_width": lambda c: c.critic_width,
-    "train_detail_convs": lambda c: c.decoder_detail_convs,
-    "train_prior_components": lambda c: c.style_prior_components,
-    "train_class_styles": lambda c: c.class_matched_styles,
-    "train_class_anchors": lambda c: c.class_style_anchors,
+MAIN = ("dataset", "conditional")  # set by the first view's controls, not in the expander
+# What the Advanced settings call each field, and what it does for the picture.
+ADVANCED = {
+    "arch": ("Architecture", "Dense layers are fast; convolutions draw sharper strokes but take "
+                             "several times longer."),
+    "latent_dim": ("Style size", "How many numbers describe a style. 2 lets you watch the map "
+                                 "of styles organise itself; more gives sharper, more varied "
+                                 "images."),
+    "hidden": ("Hidden layers", "Sizes of the dense layers, e.g. 512 or 512,256."),
+    "beta": ("β (KL weight)", "How tightly styles are packed around the centre. 1 is a standard "
+                              "VAE; 0 switches KL off, so styles spread out with gaps that "
+                              "decode to smudges."),
+    "kl_warmup_epochs": ("KL warm-up epochs", "Let the model learn to redraw first and pack "
+                                              "its styles later, over this many epochs."),
+    "recon_loss": ("Redrawing error", "How a wrong pixel is counted: cross-entropy (bce) suits "
+                                      "near black-and-white digits, squared error (mse) is "
+                                      "gentler on grey."),
+    "epochs": ("Epochs", "Passes over the 60,000 training images."),
+    "batch_size": ("Batch size", "Images per learning step: larger batches take fewer, bigger "
+                                 "steps."),
+    "learning_rate": ("Learning rate", "Step size: too small learns slowly, too large can "
+                                       "make training fall apart."),
+    "adam_beta1": ("Momentum", "How much of each step carries over from the ones before."),
+    "ema_momentum": ("Average the weights", "Finish on an average of the last few hundred "
+                                            "steps, which smooths away their jitter (0 = off)."),
+    "seed": ("Seed", "Fixes the starting weights and the order of the images: the same seed "
+                     "trains the same model."),
+    "encoder_conditional": ("Encoder sees the class", "The part that reads an image is told "
+                                                      "its class too, so the style need not "
+                                                      "store it."),
+    "consistency_weight": ("Obey the request", "Random styles are drawn as random classes and "
+                                               "the model's own classifier must read the one "
+                                               "asked for (0 = off)."),
+    "decoded_styles": ("Styles practised on", "Which styles the request and realism checks "
+                                              "draw: the training images' own (shuffled) or "
+                                              "fresh random ones, like the Generate page's."),
+    "style_adversary_weight": ("Keep the class out of the style", "A small network tries to "
+                                                                  "guess the class from the "
+                                                                  "style and the model learns "
+                                                                  "to hide it (0 = off)."),
+    "realism_weight": ("Realism critic", "A small critic learns to tell real images from drawn "
+                                         "ones, and the model learns to fool it: sharp strokes "
+                                         "instead of a grey blur (0 = off). Slower."),
+    "critic_width": ("Critic size", "Channels of the realism critic: wider sees more detail, "
+                                    "and is slower."),
+    "realism_on_reconstructions": ("Critic judges redrawings too", "The critic also sees the "
+                                                                   "model's redrawings of the "
+                                                                   "training images."),
+    "conv_width": ("Convolution channels", "Width of the convolutions (convolutional models)."),
+    "decoder_detail_convs": ("Fine-detail layers", "Extra full-size layers before the picture "
+                                                   "is drawn, for detail such as a sandal's "
+                                                   "straps (convolutional models)."),
+    "style_prior_components": ("Fitted style groups", "After training, fit this many groups to "
+                                                      "where real styles lie and draw new styles "
+                                                      "from them (0 = off)."),
+    "class_matched_styles": ("Each class's own styles", "After training, draw each class's "
+                                                        "styles from that class's own range: a "
+                                                        "seed is still one hand for every "
+                                                        "class."),
+    "class_style_anchors": ("Kept styles per class", "Keep this many real styles of each class "
+                                                     "and draw new ones close around them "
+                                                     "(0 = one smooth range per class)."),
 }
+SWEEPABLE = {"beta": "β (KL weight)", "latent_dim": "Style size",
+             "recon_loss": "Redrawing error", "arch": "Architecture"}
+FIELDS = {f.name: f for f in dataclasses.fields(VAEConfig)}
 
 
-def apply_recipe():
-    """Recipe picker callback: fill every setting from the chosen recipe (before the form draws)."""
-    name = st.session_state.get("train_recipe")
-    if name in PRESETS:
-        for key, read in RECIPE_FIELDS.items():
-            st.session_state[key] = read(PRESETS[name])
+def recipe() -> VAEConfig:
+    """The preset the first view's choices pick."""
+    state = st.session_state
+    return PRESETS[RECIPES[(state["train_dataset"], state["train_conditional"],
+                            state["train_how_long"])]]
 
 
-def recipe_picker():
-    st.selectbox(
-        "Start from a recipe", [CUSTOM, *PRESETS],
-        format_func=lambda n: "Your own settings" if n == CUSTOM else RECIPE_NAMES.get(n, n),
-        key="train_recipe", on_change=apply_recipe,
-        help="Fills in every setting below with a recipe; you can still change any of them. "
-             "The roomy-style recipes give a 16-D handwriting style (more variety, a better "
-             "restyle of your own digit) that still obeys the digit selector; they are how the "
-             "shipped conditional models were trained (measured in checkpoints/TUNING.md). "
-             "Each takes about half an hour on two CPU cores.")
+def fill_advanced():
+    """Put the chosen recipe's value in every advanced setting (a callback: before they draw)."""
+    config = recipe()
+    for name in ADVANCED:
+        value = getattr(config, name)
+        st.session_state[f"adv_{name}"] = (",".join(map(str, value)) if name == "hidden"
+                                           else value)
 
 
-def settings_form(running: bool) -> VAEConfig | None:
-    """The experiment settings (kept while you visit other pages); a config when Start is hit."""
-    keep = "session"
-    recipe_picker()
-    with st.form("train_settings"):
-        data_col, model_col, loss_col, run_col = st.columns(4, gap="medium")
-        with data_col:
-            dataset = st.selectbox(
-                "Dataset", DATASETS, format_func=DISPLAY_NAMES.get, key="train_dataset",
-                persist_state=keep, help="Handwritten digits, or small photos of clothes.")
-            arch = st.radio(
-                "Architecture", ARCHITECTURES, format_func=ARCH_NAMES.get, key="train_arch",
-                persist_state=keep,
-                help="MLP: dense layers, about 2 s per epoch on 2 cores. Convolutional: sharper "
-                     "images, several times slower.")
-            conditional = st.toggle(
-                "Class-conditioned", value=False, key="train_conditional", persist_state=keep,
-                help="Adds a classifier and tells the decoder which digit to draw, so you can "
-                     "ask for one on the Generate page. The latent space then holds only style.")
-        with model_col:
-            latent_dim = st.number_input(
-                "Style latent size", 1, 64, 2, key="train_latent_dim", persist_state=keep,
-                help="How many numbers describe an image. 2 lets you watch the latent space "
-                     "organise itself on a plane; 8–20 gives sharper images. A roomy style in a "
-                     "class-conditioned model needs the encoder to see the class, the style "
-                     "adversary and the class-consistency loss (below), or the decoder stops "
-                     "obeying the digit you ask for: the roomy-style recipes set all three.")
-            hidden = st.text_input(
-                "Hidden layers", "512", key="train_hidden", persist_state=keep,
-                help="Sizes of the dense layers, e.g. 512 or 512,256.")
-            seed = st.number_input(
-                "Seed", 0, 2**31 - 1, 0, key="train_seed", persist_state=keep,
-                help="Fixes the initial weights and the data order.")
-        with loss_col:
-            beta = st.number_input(
-                "β (KL weight)", 0.0, 10.0, 1.0, 0.1, format="%.1f", key="train_beta",
-                persist_state=keep,
-                help="How strongly codes are pulled towards N(0, I). 1 is a standard VAE; "
-                     "0 switches KL off (a plain autoencoder that cannot sample well).")
-            warmup = st.number_input(
-                "KL warm-up epochs", 0, 50, 0, key="train_warmup", persist_state=keep,
-                help="Ramp β up from 0 over this many epochs, so the decoder learns to use the "
-                     "codes before KL squeezes them.")
-            recon_loss = st.radio(
-                "Reconstruction loss", RECON_LOSSES, format_func=LOSS_NAMES.get,
-                key="train_recon_loss", persist_state=keep,
-                help="How redrawing errors are counted, summed over the 784 pixels. "
-                     "Cross-entropy is the usual choice for near-black-and-white digits; "
-                     "the Gaussian, whose noise level follows the errors, keeps grey-level "
-                     "textures (clothes) sharper.")
-        with run_col:
-            epochs = st.number_input(
-                "Epochs", 1, 50, 5, key="train_epochs", persist_state=keep,
-                help="Passes over the 60,000 training images.")
-            batch_size = st.select_slider(
-                "Batch size", [32, 64, 128, 256, 512], 128, key="train_batch_size",
-                persist_state=keep, help="Images per update step.")
-            learning_rate = st.select_slider(
-                "Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], 1e-3, format_func="{:g}".format,
-                key="train_lr", persist_state=keep, help="Step size of the Adam optimiser.")
-            adam_beta1 = st.number_input(
-                "Adam momentum (β1)", 0.0, 0.99, 0.9, 0.1, format="%.2f", key="train_adam_beta1",
-                persist_state=keep,
-                help="How much of each step Adam carries over from the steps before (Keras's "
-                     "default: 0.9). The Fashion-MNIST recipe uses 0.5, as adversarial training "
-                     "often does, so the decoder and the realism critic overshoot each other "
-                     "less; alone it tied with 0.9 there (checkpoints/TUNING.md).")
-            averaged = st.toggle(
-                "Finish on averaged weights", value=False, key="train_averaged",
-                persist_state=keep,
-                help="Keep a moving average of the weights over about the last 500 steps and "
-                     "end the run on it, which smooths out the last steps' jitter. On the "
-                     "Fashion-MNIST recipe it brought the samples much closer to real garments "
-                     "(Fréchet distance 24.6x -> 18.1x the real-data floor) and raised the test "
-                     "ELBO 2.6 nats, for epochs about 1.04x as long (measured in "
-                     "checkpoints/TUNING.md). The live previews show the weights being "
-                     "trained, not the average.")
-        with st.expander("Conditional recipe and architecture details"):
-            enc_col, cons_col, adv_col = st.columns(3, gap="medium")
-            real_col, prior_col, temp_col, width_col = st.columns(4, gap="medium")
-            encoder_conditional = enc_col.toggle(
-                "Encoder sees the class", value=False, key="train_encoder_conditional",
-                persist_state=keep,
-                help="Class-conditioned models: the encoder also reads the classifier's answer, "
-                     "q(z | x, class), so the style latent has no reason to store the digit.")
-            consistency = cons_col.number_input(
-                "Class-consistency weight", 0.0, 10.0, 0.0, 0.5, format="%.1f",
-                key="train_consistency", persist_state=keep,
-                help="Class-conditioned models: styles are decoded as random digits and the "
-                     "model's own classifier must read the digit asked for; this weight adds "
-                     "that to the loss (0 = off). Makes the decoder obey the digit slots.")
-            prior_styles = cons_col.toggle(
-                "Decode fresh N(0, I) styles", value=False, key="train_prior_styles",
-                persist_state=keep,
-                help="The class-consistency and realism terms decode random classes with new "
-                     "N(0, I) style draws, the very styles the Generate page samples, instead of "
-                     "the training images' own styles shuffled, so the decoder also learns the "
-                     "gaps between training styles that samples land in. On the Fashion-MNIST "
-                     "recipe with Adam β1 0.5 it brought the samples closer to real garments "
-                     "(Fréchet distance 18.6x -> 14.0x the real-data floor; measured in "
-                     "checkpoints/TUNING.md).")
-            adversary = adv_col.number_input(
-                "Style-adversary weight", 0.0, 20.0, 0.0, 0.5, format="%.1f",
-                key="train_adversary", persist_state=keep,
-                help="Class-conditioned models: a small network tries to read the digit from "
-                     "the style code, and the encoder is trained to leave it guessing, so any "
-                     "style can be drawn as any digit (0 = off).")
-            realism = real_col.number_input(
-                "Realism weight", 0.0, 20.0, 0.0, 0.5, format="%.1f",
-                key="train_realism", persist_state=keep,
-                help="A small critic learns to tell training images from decoded ones, and the "
-                     "decoder is trained to fool it: sharp strokes instead of a grey blur "
-                     "(0 = off). Slower per epoch.")
-            realism_recons = real_col.toggle(
-                "Critic judges reconstructions too", value=False, key="train_realism_recons",
-                persist_state=keep,
-                help="With the realism weight above 0: the critic also sees the model's "
-                     "reconstructions of the batch, not only decoded random styles. Sharper "
-                     "samples; on MNIST only together with class-matched styles (measured in "
-                     "checkpoints/TUNING.md).")
-            prior_components = prior_col.number_input(
-                "Style mixture components", 0, 200, 0, key="train_prior_components",
-                persist_state=keep,
-                help="After training, fit a mixture of this many Gaussians to where the "
-                     "training images' styles really lie, and sample new styles from it "
-                     "instead of N(0, I): sharper samples (0 = off).")
-            class_styles = prior_col.toggle(
-                "Class-matched styles", value=False, key="train_class_styles",
-                persist_state=keep,
-                help="Class-conditioned models: after training, also fit each digit's own range "
-                     "of styles, and write a seed's style into each digit's range instead of "
-                     "drawing every digit from one shared style pool. On MNIST it brought the "
-                     "samples much closer to real digits (measured in checkpoints/TUNING.md).")
-            class_anchors = temp_col.number_input(
-                "Kept styles per class", 0, 5000, 0, 250, key="train_class_anchors",
-                persist_state=keep,
-                help="With class-matched styles: keep this many training styles of each digit "
-                     "and sample new styles close around them (a kernel density) instead of "
-                     "from one Gaussian per digit; a seed still picks the same place in every "
-                     "digit's range. Sharper samples on MNIST (measured in "
-                     "checkpoints/TUNING.md). 0 = one Gaussian per digit.")
-            conv_width = width_col.number_input(
-                "Conv channels", 8, 128, 32, 8, key="train_conv_width", persist_state=keep,
-                help="Convolutional models: channels of the first convolution (the second has "
-                     "twice as many).")
-            critic_width = width_col.number_input(
-                "Critic channels", 8, 128, 16, 8, key="train_critic_width", persist_state=keep,
-                help="With the realism weight above 0: channels of the critic's first "
-                     "convolution (the second has twice as many). The Fashion-MNIST recipe's "
-                     "64 draws sharper garments than 16, for epochs about 1.3x as long "
-                     "(measured in checkpoints/TUNING.md).")
-            detail_convs = width_col.number_input(
-                "Decoder detail convolutions", 0, 4, 0, key="train_detail_convs",
-                persist_state=keep,
-                help="Convolutional models: extra 3x3 convolutions at full 28x28 resolution "
-                     "before the decoder's last layer, room for detail finer than its 14x14 "
-                     "features carry (a sandal's straps). On the Fashion-MNIST recipe with "
-                     "fresh N(0, I) styles, one brought the samples closer to real garments "
-                     "(Fréchet distance 14.0x -> 8.4x the real-data floor), for epochs about "
-                     "1.28x as long (measured in checkpoints/TUNING.md).")
-        start = st.form_submit_button("Start training", type="primary", disabled=running,
-                                      icon=":material/play_arrow:")
-    if not start:
-        return None
-    return VAEConfig(dataset=dataset, arch=arch, latent_dim=int(latent_dim),
-                     conditional=conditional, beta=float(beta), kl_warmup_epochs=int(warmup),
-                     recon_loss=recon_loss, hidden=parse_hidden(hidden),
-                     learning_rate=float(learning_rate),
-                     adam_beta1=float(adam_beta1),
-                     ema_momentum=AVERAGING_MOMENTUM if averaged else 0.0,
-                     batch_size=int(batch_size),
-                     epochs=int(epochs), seed=int(seed),
-                     # the class settings only mean something for a class-conditioned model
-                     encoder_conditional=bool(encoder_conditional) and conditional,
-                     consistency_weight=float(consistency) if conditional else 0.0,
-                     decoded_styles="prior" if prior_styles else "shuffled",
-                     style_adversary_weight=float(adversary) if conditional else 0.0,
-                     realism_weight=float(realism),
-                     # like the class settings: only meaningful with the critic on
-                     realism_on_reconstructions=bool(realism_recons) and float(realism) > 0,
-                     conv_width=int(conv_width), critic_width=int(critic_width),
-                     # the MLP decoder has no feature maps to refine
-                     decoder_detail_convs=int(detail_convs) if arch == "conv" else 0,
-                     style_prior_components=int(prior_components),
-                     class_matched_styles=bool(class_styles) and conditional,
-                     class_style_anchors=(int(class_anchors) if class_styles and conditional
-                                          else 0))
+def shipped_minutes(preset: str) -> int | None:
+    """Training minutes of the shipped model made with `preset`, from its card."""
+    for name in catalog.SHIPPED:
+        model = catalog.shipped_model(name)
+        if model is not None and model.config == PRESETS[preset]:
+            seconds = model.card.get("training_seconds")
+            return round(seconds / 60) if seconds else None
+    return None
+
+
+def how_long_labels(dataset: str, conditional: bool) -> dict[str, str]:
+    minutes = shipped_minutes(RECIPES[(dataset, conditional, "shipped")])
+    return {"minute": "About a minute", "five": "About 5 minutes",
+            "shipped": "The shipped recipe" + (f", about {minutes} minutes" if minutes else "")}
+
+
+def first_view(running: bool):
+    """What to learn, whether it takes requests, how long; then Start. True when pressed."""
+    state = st.session_state
+    state.setdefault("train_dataset", "mnist")
+    state.setdefault("train_conditional", True)
+    state.setdefault("train_how_long", "minute")
+    if "adv_epochs" not in state:
+        fill_advanced()
+    what_col, request_col, long_col = st.columns([1, 1.3, 2], gap="medium")
+    with what_col:
+        st.segmented_control("What to learn", list(WHAT), format_func=WHAT.get, required=True,
+                             key="train_dataset", on_change=fill_advanced,
+                             help="Handwritten digits, or small photos of clothes.")
+    thing = "digit" if state["train_dataset"] == "mnist" else "garment"
+    with request_col:
+        st.toggle(f"Draw the {thing} I ask for", key="train_conditional",
+                  on_change=fill_advanced,
+                  help=f"On: the model also learns to tell the {thing}s apart, so Generate can "
+                       f"ask it for one {thing} in any style. Off: it learns a map of styles "
+                       "you can watch organise itself as it trains.")
+    with long_col:
+        labels = how_long_labels(state["train_dataset"], state["train_conditional"])
+        st.segmented_control("How long", HOW_LONG, format_func=labels.get, required=True,
+                             key="train_how_long", on_change=fill_advanced,
+                             help="Longer training draws sharper, more varied images. The "
+                                  "shipped recipe is how the app's own models were made.")
+    return st.button("Start training", type="primary", disabled=running,
+                     icon=":material/play_arrow:", key="train_start")
+
+
+def advanced_settings(running: bool):
+    """Every other setting, filled in from the recipe; and a sweep over one of them. Returns
+    ("start", config) or ("sweep", configs) when a sweep is queued, else None."""
+    with st.expander("Advanced settings", expanded=False):
+        st.caption("Filled in from your choices above; change any of them before Start.")
+        columns = st.columns(3, gap="medium")
+        for i, (name, (label, help_text)) in enumerate(ADVANCED.items()):
+            with columns[i % 3]:
+                setting_widget(name, label, help_text)
+        st.markdown("**Try a sweep**: train the settings above two to four times, changing "
+                    "one of them, and compare the runs side by side.")
+        vary_col, values_col, go_col = st.columns([1, 2, 1], vertical_alignment="bottom")
+        with vary_col:
+            field = st.selectbox("Change", list(SWEEPABLE), format_func=SWEEPABLE.get,
+                                 key="sweep_field", persist_state="session")
+        with values_col:
+            choices = FIELDS[field].metadata["choices"]
+            if choices:
+                values = st.multiselect("To each of", choices, default=list(choices),
+                                        key=f"sweep_values_{field}", max_selections=4)
+            else:
+                values = st.text_input("To each of", {"beta": "0, 0.5, 1",
+                                                      "latent_dim": "2, 8, 16"}[field],
+                                       key=f"sweep_values_{field}",
+                                       help="Two to four values, separated by commas.")
+        with go_col:
+            queued = st.button("Queue the sweep", icon=":material/playlist_add:",
+                               disabled=running, key="sweep_start")
+    if queued:
+        return "sweep", sweep_configs(field, values)
+    return None
+
+
+def setting_widget(name: str, label: str, help_text: str):
+    meta, key = FIELDS[name].metadata, f"adv_{name}"
+    kind = FIELDS[name].type
+    if kind == "bool":
+        st.toggle(label, key=key, help=help_text, persist_state="session")
+    elif meta["choices"]:
+        st.selectbox(label, meta["choices"], key=key, help=help_text, persist_state="session")
+    elif kind == "int":
+        st.number_input(label, meta["low"], meta["high"], step=1, key=key, help=help_text,
+                        persist_state="session")
+    elif kind == "float":
+        low = meta["low"][0] if isinstance(meta["low"], tuple) else meta["low"]
+        st.number_input(label, min_value=low, step=0.1 if name != "learning_rate" else 1e-4,
+                        format="%g", key=key, help=help_text, persist_state="session")
+    else:
+        st.text_input(label, key=key, help=help_text, persist_state="session")
+
+
+def chosen_config() -> VAEConfig:
+    """The run the page describes: the first view's choices and every advanced setting."""
+    state = st.session_state
+    values = {name: state[f"adv_{name}"] for name in ADVANCED}
+    values["hidden"] = parse_hidden(values["hidden"])
+    for name, value in values.items():  # number inputs hand back floats for whole numbers too
+        if FIELDS[name].type == "int" and isinstance(value, float) and value.is_integer():
+            values[name] = int(value)
+    return VAEConfig(dataset=state["train_dataset"], conditional=state["train_conditional"],
+                     **values)
+
+
+def sweep_configs(field: str, values) -> list[VAEConfig]:
+    """The chosen run once per value of `field` (2 to 4 values)."""
+    if isinstance(values, str):
+        parse = int if FIELDS[field].type == "int" else float
+        try:
+            values = [parse(v) for v in values.replace(" ", "").split(",") if v]
+        except ValueError:
+            raise ConfigError(f"The sweep's values must be numbers separated by commas, like "
+                              f"{'2, 8, 16' if parse is int else '0, 0.5, 1'}.") from None
+    values = list(dict.fromkeys(values))
+    if not 2 <= len(values) <= 4:
+        raise ConfigError("A sweep trains two to four runs: give two to four different values.")
+    base = chosen_config()
+    return [base.replace(**{field: v}) for v in values]
 
 
 LIVE_REFRESH_SECONDS = 2.5
@@ -356,7 +345,7 @@ def result_panel(job, snap):
     if entry is None:
         return None
     st.subheader("Result")
-    metrics = runs.evaluation(entry)
+    metrics = catalog.evaluation(entry.key)
     cols = st.columns(4)
     cols[0].metric("Test ELBO", f"{metrics['elbo']:.1f} nats",
                    help="Higher is better. " + metrics["meaning"])
@@ -399,34 +388,42 @@ elif not running and slots.active >= slots.limit:
             f"your run waits in a queue ({slots.waiting} waiting) and starts by itself.",
             icon=":material/hourglass:")
 with errors.friendly_errors():
-    config = settings_form(running)
-    if config is not None and not running:
-        if runs.start_training(config):
+    start = first_view(running)
+    action = advanced_settings(running)
+    if start:
+        action = ("start", chosen_config())
+    if action is not None and not running:
+        if runs.start_training(action[1]):
             st.rerun()  # redraw with Start disabled and the live view running
-        else:
-            st.warning("The server is busy: "
-                       f"{slots.limit} run(s) are training and {slots.queue} more are waiting, "
-                       "which is all this server can hold without slowing down for everyone. "
-                       "Please try again in a minute or two; your settings are kept.",
-                       icon=":material/hourglass:")
+        st.warning("The server is busy: "
+                   f"{slots.limit} run(s) are training and {slots.queue} more are waiting, "
+                   "which is all this server can hold without slowing down for everyone. "
+                   "Please try again in a minute or two; your settings are kept.",
+                   icon=":material/hourglass:")
 
 if job is None:
-    st.info("Choose your settings and press **Start training**. The defaults show readable "
-            "digits within a minute.", icon=":material/info:")
+    st.info("Press **Start training**: with these choices the live view shows readable "
+            "digits after the first epoch, and the model is yours to use on the other pages "
+            "when it finishes.", icon=":material/info:")
 else:
     # A queued run only needs its place in line now and then: with 8 visitors waiting, polling
     # every second would cost the one training run its CPU.
     queued = running and job.progress.snapshot().status == "queued"
+    finished_runs = sum(r is not None for r in job.results)
 
     @st.fragment(run_every=(max(3.0, LIVE_REFRESH_SECONDS) if queued else LIVE_REFRESH_SECONDS)
                  if running else None)
     def live_view():
+        if running and (not job.running
+                        or sum(r is not None for r in job.results) > finished_runs):
+            st.rerun()  # a run finished: redraw the whole page, and the sidebar's model list
         snap = job.progress.snapshot()
-        if running and not job.running:
-            st.rerun()  # just finished: redraw the whole page, and the sidebar's model list
         with errors.friendly_errors():
+            sweep = runs.sweep_values(job.configs)
             st.markdown(f"**This run:** {DISPLAY_NAMES[snap.config.dataset]}, "
-                        f"{catalog.describe(snap.config)}")
+                        f"{catalog.describe(snap.config)}"
+                        + (f" · sweep run {job.current + 1} of {len(job.configs)}: "
+                           f"{sweep[job.current]}" if sweep else ""))
             status_line(job, snap)
             if snap.batches:
                 st.plotly_chart(charts.loss_figure(snap.batches, snap.epochs,
@@ -438,4 +435,9 @@ else:
     live_view()
     if not running:
         with errors.friendly_errors():
+            if job.is_sweep and st.button("Compare the sweep's runs", type="primary",
+                                          icon=":material/compare:", key="sweep_compare"):
+                keys = [e.key for e in catalog.trained_models().values() if e.job is job]
+                st.session_state[catalog.COMPARE] = st.session_state["compare_models"] = keys
+                st.switch_page("app_pages/compare.py")
             result_panel(job, job.progress.snapshot())

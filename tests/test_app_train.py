@@ -6,8 +6,9 @@ the stopped run uses the full set so that it is still running when Stop is press
 
 import pytest
 
-from ui import catalog
 import vae_core
+from streamlit.testing.v1.element_tree import Expander, Widget
+from ui import catalog
 from apptest_support import (assert_calm, checkpoints, image_urls,  # noqa: F401 (fixtures)
                              open_app, run_until, tiny_checkpoints)
 
@@ -15,11 +16,24 @@ TRAIN = "app_pages/train.py"
 
 
 def start(at, **settings):
-    for key, value in settings.items():
-        at.number_input(key=f"train_{key}").set_value(value)
-    next(b for b in at.button if b.label == "Start training").click()
+    """Set advanced settings (by field name), then press Start."""
+    for name, value in settings.items():
+        at.number_input(key=f"adv_{name}").set_value(value)
+    at.button(key="train_start").click()
     at.run()
     return at
+
+
+def controls_outside_the_expander(node) -> list:
+    """The input widgets of a page in view without opening anything (expanders skipped)."""
+    found = []
+    for child in getattr(node, "children", {}).values():
+        if isinstance(child, Expander):
+            continue
+        if isinstance(child, Widget):
+            found.append(child)
+        found += controls_outside_the_expander(child)
+    return found
 
 
 def stop_job(at):
@@ -33,45 +47,120 @@ def has_result(at):
     return any(s.value == "Result" for s in at.subheader) or bool(at.error)
 
 
-@pytest.mark.parametrize("name", ["sharp_conditional_mnist", "sharp_conditional_fashion"])
-def test_starting_a_recipe_trains_exactly_that_recipe(checkpoints, name, monkeypatch):
-    """The page's widgets carry every field of a recipe through to the run it starts."""
+def test_the_first_view_is_a_few_plain_controls_and_the_rest_waits_in_one_expander(
+        checkpoints):
+    at = open_app(TRAIN)
+    assert_calm(at)
+    shown = controls_outside_the_expander(at.main)
+    assert len(shown) <= 6, [w.label for w in shown]
+    assert {w.label for w in shown} >= {"What to learn", "How long", "Start training"}
+    expanders = [e for e in at.get("expander") if e.label == "Advanced settings"]
+    assert len(expanders) == 1 and not expanders[0].proto.expanded
+    for widget in shown:  # help for visitors talks about the picture, not the lab log
+        assert not any(word in (widget.help or "") for word in ("FD", "nats", "pass", ".md"))
+
+
+@pytest.mark.parametrize("what, request_on, how_long, preset", [
+    ("mnist", True, "minute", "quick_conditional_mnist"),
+    ("fashion_mnist", True, "five", "longer_conditional_fashion"),
+    ("mnist", False, "minute", "quick_mnist"),
+    ("fashion_mnist", True, "shipped", "sharp_conditional_fashion"),
+])
+def test_the_first_choices_pick_a_recipe_and_fill_in_the_advanced_settings(
+        checkpoints, monkeypatch, what, request_on, how_long, preset):
+    """Start trains exactly the recipe the first view names, every advanced setting included."""
     from vae_core.config import PRESETS
 
     monkeypatch.setenv("VAE_LAB_TRAIN_SUBSET", "512")
     at = open_app(TRAIN)
-    at.selectbox(key="train_recipe").set_value(name).run()
+    at.segmented_control(key="train_dataset").set_value(what).run()
+    at.toggle(key="train_conditional").set_value(request_on).run()
+    at.segmented_control(key="train_how_long").set_value(how_long).run()
+    assert at.number_input(key="adv_epochs").value == PRESETS[preset].epochs
     try:
-        next(b for b in at.button if b.label == "Start training").click()
-        at.run()
+        start(at)
         assert_calm(at)
-        assert at.session_state["job"].config == PRESETS[name]
+        assert at.session_state["job"].config == PRESETS[preset]
     finally:
         stop_job(at)
 
 
-@pytest.mark.parametrize("arch,kept_detail_convs", [("conv", 2), ("mlp", 0)])
-def test_the_momentum_fresh_style_and_detail_settings_reach_the_run(checkpoints, monkeypatch,
-                                                                    arch, kept_detail_convs):
-    """Settings away from their defaults reach the run (the recipe tests see one value each);
-    detail convolutions only with the conv decoder, so an MLP run is not refused for them."""
+def test_start_with_the_defaults_trains_the_quick_recipe_into_a_model_the_pages_use(
+        checkpoints, mnist, monkeypatch):
+    from vae_core.config import PRESETS
+
     monkeypatch.setenv("VAE_LAB_TRAIN_SUBSET", "512")
     at = open_app(TRAIN)
-    at.toggle(key="train_prior_styles").set_value(True)
-    at.radio(key="train_arch").set_value(arch)
     try:
-        start(at, adam_beta1=0.5, detail_convs=2)
+        at.number_input(key="adv_epochs").set_value(1)
+        at.button(key="train_start").click().run()
+        assert at.session_state["job"].config == PRESETS["quick_conditional_mnist"].replace(
+            epochs=1)
+        run_until(at, has_result, timeout=120)
         assert_calm(at)
-        config = at.session_state["job"].config
-        assert (config.adam_beta1, config.decoded_styles, config.decoder_detail_convs) == (
-            0.5, "prior", kept_detail_convs)
+        active = at.selectbox(key=catalog.ACTIVE).value  # the finished run is the active model
+        assert active.startswith("trained-")
+        for page in ("app_pages/generate.py", "app_pages/digit.py"):
+            at.switch_page(page).run()
+            assert_calm(at)
+            assert at.selectbox(key=catalog.ACTIVE).value == active
     finally:
         stop_job(at)
+
+
+def test_an_advanced_setting_reaches_the_run(checkpoints, monkeypatch):
+    monkeypatch.setenv("VAE_LAB_TRAIN_SUBSET", "512")
+    at = open_app(TRAIN)
+    at.selectbox(key="adv_arch").set_value("conv")
+    at.selectbox(key="adv_decoded_styles").set_value("prior")
+    try:
+        start(at, adam_beta1=0.5, decoder_detail_convs=2, latent_dim=3)
+        assert_calm(at)
+        config = at.session_state["job"].config
+        assert (config.arch, config.adam_beta1, config.decoded_styles,
+                config.decoder_detail_convs, config.latent_dim) == ("conv", 0.5, "prior", 2, 3)
+    finally:
+        stop_job(at)
+
+
+def test_a_sweep_queues_its_runs_one_after_another_and_opens_them_in_compare(
+        checkpoints, mnist, monkeypatch):
+    monkeypatch.setenv("VAE_LAB_TRAIN_SUBSET", "256")
+    at = open_app(TRAIN)
+    at.toggle(key="train_conditional").set_value(False).run()
+    at.number_input(key="adv_epochs").set_value(1)
+    at.selectbox(key="sweep_field").set_value("beta").run()
+    at.text_input(key="sweep_values_beta").set_value("0, 1")
+    at.button(key="sweep_start").click().run()
+    try:
+        assert_calm(at)
+        job = at.session_state["job"]
+        assert [c.beta for c in job.configs] == [0.0, 1.0]
+        assert all(c.epochs == 1 and not c.conditional for c in job.configs)
+        run_until(at, lambda a: not job.running and has_result(a), timeout=120)
+        assert_calm(at)
+        options = at.selectbox(key=catalog.ACTIVE).options
+        assert sum("beta = 0" in o or "beta = 1" in o for o in options) == 2
+        at.button(key="sweep_compare").click().run()
+        assert_calm(at)
+        assert len(at.multiselect(key="compare_models").value) == 2
+        assert at.get("plotly_chart")
+    finally:
+        stop_job(at)
+
+
+def test_a_sweep_with_one_value_asks_for_more(checkpoints):
+    at = open_app(TRAIN)
+    at.text_input(key="sweep_values_beta").set_value("0.5")
+    at.button(key="sweep_start").click().run()
+    assert_calm(at)
+    assert any("two to four" in e.value for e in at.error)
+    assert "job" not in at.session_state
 
 
 def test_invalid_settings_show_a_message(checkpoints):
     at = open_app(TRAIN)
-    at.text_input(key="train_hidden").set_value("512,abc")
+    at.text_input(key="adv_hidden").set_value("512,abc")
     start(at)
     assert_calm(at)
     assert any("hidden must be" in e.value for e in at.error)
@@ -91,9 +180,7 @@ def test_tiny_run_shows_metrics_and_becomes_usable(checkpoints, mnist, monkeypat
         assert at.get("plotly_chart")  # loss curves (and the 2-D latent scatter)
         assert any(s.label == "Epoch" for s in at.slider)  # scrub the two epochs
         assert at.get("download_button")
-        at.button(key="train_use").click().run()
-        active = at.selectbox(key=catalog.ACTIVE)
-        assert active.value.startswith("trained-")
+        assert at.selectbox(key=catalog.ACTIVE).value.startswith("trained-")
         at.switch_page("app_pages/generate.py").run()
         assert_calm(at)
         assert image_urls(at)
@@ -160,8 +247,7 @@ def test_leaving_the_queue_and_a_too_large_batch(checkpoints, mnist, monkeypatch
 
     monkeypatch.setenv("VAE_LAB_TRAIN_SUBSET", "100")
     at = open_app(TRAIN)
-    at.select_slider(key="train_batch_size").set_value(256)
-    start(at)
+    start(at, batch_size=256)
     assert_calm(at)
     assert any("larger than the 100 training images" in e.value for e in at.error)
     assert "job" not in at.session_state
@@ -170,8 +256,7 @@ def test_leaving_the_queue_and_a_too_large_batch(checkpoints, mnist, monkeypatch
     blocker = JobSlots(1, 2)
     blocker._running.add(object())  # a stand-in for another visitor's run holds the one slot
     monkeypatch.setattr(ui_jobs, "job_slots", lambda: blocker)
-    at.select_slider(key="train_batch_size").set_value(64)
-    start(at)
+    start(at, batch_size=64)
     assert "yours is next in the queue" in progress_text(at)
     at.button(key="train_stop").click().run()
     run_until(at, lambda a: not a.session_state["job"].running, timeout=30)

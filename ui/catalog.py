@@ -29,6 +29,9 @@ DEFAULT_MODEL = "mnist_conditional"
 KL_PAIR = ("mnist_2d_kl_on", "mnist_2d_kl_off")
 
 ACTIVE = "active_model"  # session-state key of the sidebar's model picker
+COMPARE = "compare_keys"  # models the Compare page opens with (a finished sweep sets them)
+METRICS = (("test ELBO (nats)", "elbo"), ("reconstruction", "reconstruction"), ("KL", "kl"),
+           ("classifier accuracy", "classifier_accuracy"), ("active latent units", "active_units"))
 
 
 def checkpoint_dir() -> Path:
@@ -55,8 +58,13 @@ class TrainedModel:
     label: str
     model: vae_core.VAE
     job: TrainingJob | None = None  # None for a model loaded from an uploaded zip
+    run: int = 0  # which of the job's runs (a sweep has several)
     evaluation: dict | None = None
     extras: dict = field(default_factory=dict)
+
+    @property
+    def result(self):
+        return self.job.results[self.run] if self.job is not None else None
 
 
 def _forget_models(dicts: list):
@@ -135,3 +143,21 @@ def describe(config: vae_core.VAEConfig, epochs: int | None = None) -> str:
 
 def class_names(model: vae_core.VAE) -> tuple[str, ...]:
     return vae_core.CLASS_NAMES[model.config.dataset]
+
+
+def evaluation(key: str) -> dict:
+    """Test-set metrics of a model in the picker: a shipped model's card, else measured once
+    (on the data it was trained with, for a run of this session) and kept with the model."""
+    if key in SHIPPED:
+        model = shipped_model(key)
+        return (model.card.get("evaluation") or {}) if model is not None else {}
+    entry = trained_models().get(key)
+    if entry is None:
+        return {}
+    if entry.evaluation is None:
+        entry.evaluation = entry.model.card.get("evaluation")
+    if entry.evaluation is None:
+        with st.spinner("Evaluating on the test images…"):
+            data = entry.job.dataset if entry.job is not None else None
+            entry.evaluation = vae_core.evaluate(entry.model, data)
+    return entry.evaluation

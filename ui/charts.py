@@ -326,3 +326,49 @@ def vae_diagram(x=None, x_hat=None) -> str:
         '<defs><marker id="head" markerWidth="8" markerHeight="8" refX="7" refY="4" '
         f'orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="{grey}"/></marker></defs>'
         + "".join(parts) + "</svg>")
+
+
+COMPARE_COLOURS = ("#4C78A8", "#F58518", "#54A24B", "#B279A2")
+COMPARE_TERMS = (("loss", "Total loss"), ("reconstruction_loss", "Reconstruction"),
+                 ("kl_loss", "KL"), ("classification_loss", "Classification"))
+
+
+def test_elbo(history: dict) -> list[float]:
+    """The test-set ELBO after each epoch, -(reconstruction + KL) of the test images (KL
+    unweighted, whatever beta was); empty when the run recorded no test pass."""
+    recon, kl = history.get("val_reconstruction_loss") or [], history.get("val_kl_loss") or []
+    return [-(r + k) for r, k in zip(recon, kl)]
+
+
+def compare_curves(runs: list[tuple[str, dict]]) -> go.Figure:
+    """Per-epoch curves of several runs overlaid, one panel per loss term plus the test ELBO:
+    each run one colour, training solid, test images dotted."""
+    terms = [t for t in COMPARE_TERMS if any(h.get(t[0]) for _, h in runs)]
+    panels = [title for _, title in terms] + ["Test ELBO (higher is better)"]
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=panels,
+                        horizontal_spacing=0.06)
+    for i, (label, history) in enumerate(runs):
+        colour = COMPARE_COLOURS[i % len(COMPARE_COLOURS)]
+        for col, (key, _) in enumerate(terms, start=1):
+            for prefix, dash in (("", "solid"), ("val_", "dot")):
+                values = history.get(prefix + key) or []
+                if values:
+                    fig.add_trace(go.Scatter(
+                        x=list(range(1, len(values) + 1)), y=values, mode="lines+markers",
+                        name=label, legendgroup=label, showlegend=col == 1 and not prefix,
+                        line=dict(color=colour, dash=dash, width=2), marker=dict(size=4),
+                        hovertemplate=f"{escape(label)}<br>epoch %{{x}}: %{{y:.2f}}"
+                                      + (" (test)" if prefix else " (training)")
+                                      + "<extra></extra>"), row=1, col=col)
+        elbo = test_elbo(history)
+        if elbo:
+            fig.add_trace(go.Scatter(
+                x=list(range(1, len(elbo) + 1)), y=elbo, mode="lines+markers", name=label,
+                legendgroup=label, showlegend=False, line=dict(color=colour, dash="dot", width=2),
+                marker=dict(size=4), hovertemplate=f"{escape(label)}<br>epoch %{{x}}: "
+                                                   "%{y:.1f} nats<extra></extra>"),
+                row=1, col=len(panels))
+    fig.update_xaxes(title_text="epoch")
+    fig.update_layout(height=330, margin=dict(l=10, r=10, t=40, b=10),
+                      legend=dict(orientation="h", y=-0.3, x=0))
+    return fig

@@ -23,7 +23,7 @@ from vae_core.config import ConfigError
 from vae_core.data import DISPLAY_NAMES, Dataset
 from vae_core.jobs import JobSlots, TrainingJob
 
-from .catalog import TrainedModel, trained_models
+from .catalog import ACTIVE, COMPARE, TrainedModel, trained_models
 
 
 def _env_int(name: str, default: int, lowest: int) -> int:
@@ -54,7 +54,7 @@ def _stop_jobs(jobs: list):
         job.stop()
     for job in jobs:
         if not job.running:
-            job.result = None
+            job.results = [None] * len(job.results)
     jobs.clear()
 
 
@@ -77,19 +77,24 @@ def current_job() -> TrainingJob | None:
     return st.session_state.get("job")
 
 
-def start_training(config: vae_core.VAEConfig) -> bool:
-    """Start (or queue) a background run for this visitor; False when slots and queue are full.
+def start_training(configs) -> bool:
+    """Start (or queue) a background run, or a sweep of runs (a list of configs, trained one
+    after another), for this visitor; False when slots and queue are full.
 
     The room check comes first: a visitor turned away costs no memory at all.
     """
+    configs = list(configs) if isinstance(configs, (list, tuple)) else [configs]
     slots = job_slots()
     if not slots.has_room():
         return False
-    data = training_data(config.dataset)  # fails here, in the page, when the data is missing
-    if config.batch_size > len(data.x_train):
-        raise ConfigError(f"The batch size ({config.batch_size}) is larger than the "
-                          f"{len(data.x_train):,} training images: choose a smaller one.")
-    job = slots.try_start(config, data)
+    data = training_data(configs[0].dataset)  # fails here, in the page, when data is missing
+    for config in configs:
+        if config.dataset != configs[0].dataset:
+            raise ConfigError("A sweep trains on one dataset: vary another setting.")
+        if config.batch_size > len(data.x_train):
+            raise ConfigError(f"The batch size ({config.batch_size}) is larger than the "
+                              f"{len(data.x_train):,} training images: choose a smaller one.")
+    job = slots.try_start(configs, data)
     if job is None:
         return False
     st.session_state["job"] = job
@@ -97,39 +102,57 @@ def start_training(config: vae_core.VAEConfig) -> bool:
     return True
 
 
-def collect_finished_job() -> TrainedModel | None:
-    """Add the session's finished run (done or stopped) to its models, once."""
+def collect_finished_runs() -> list[TrainedModel]:
+    """Add the session's finished runs (done or stopped) to its models, once each, and return
+    the new entries. A single run becomes the active model; a finished sweep opens together on
+    the Compare page."""
     job = current_job()
-    if job is None or job.running or job.result is None:
-        return None
-    for entry in trained_models().values():
-        if entry.job is job:
-            return entry
-    if job.result.status == "diverged" and job.result.model.epochs_trained == 0:
-        return None  # no epoch finished with usable weights: nothing worth keeping
-    n = len(trained_models()) + 1
-    status = {"stopped": "stopped early",
-              "diverged": f"diverged, epoch {job.result.model.epochs_trained} kept"}.get(
-        job.result.status, "trained here")
-    entry = TrainedModel(
-        key=f"trained-{uuid.uuid4().hex[:8]}",
-        label=f"#{n} {DISPLAY_NAMES[job.config.dataset].split()[0]} · {job.config.arch.upper()}, "
-              f"{job.config.latent_dim}-D ({status})",
-        model=job.result.model, job=job)
-    trained_models()[entry.key] = entry
-    return entry
+    if job is None:
+        return []
+    new = []
+    for run, result in enumerate(job.results):
+        if result is None or finished_entry(job, run) is not None:
+            continue
+        if result.status == "diverged" and result.model.epochs_trained == 0:
+            continue  # no epoch finished with usable weights: nothing worth keeping
+        status = {"stopped": "stopped early",
+                  "diverged": f"diverged, epoch {result.model.epochs_trained} kept"}.get(
+            result.status, "trained here")
+        config = job.configs[run]
+        swept = sweep_values(job.configs).get(run)
+        entry = TrainedModel(
+            key=f"trained-{uuid.uuid4().hex[:8]}",
+            label=f"#{len(trained_models()) + 1} {DISPLAY_NAMES[config.dataset].split()[0]} · "
+                  f"{config.arch.upper()}, {config.latent_dim}-D"
+                  + (f", {swept}" if swept else "") + f" ({status})",
+            model=result.model, job=job, run=run)
+        trained_models()[entry.key] = entry
+        new.append(entry)
+    if new and not job.is_sweep:
+        st.session_state[ACTIVE] = new[-1].key
+    if new and job.is_sweep and not job.running:
+        st.session_state[COMPARE] = [e.key for e in trained_models().values() if e.job is job]
+    return new
 
 
-def finished_entry(job: TrainingJob) -> TrainedModel | None:
-    return next((e for e in trained_models().values() if e.job is job), None)
+def sweep_values(configs) -> dict[int, str]:
+    """Run index -> "setting = value" for the settings a sweep varies (empty for one run)."""
+    if len(configs) < 2:
+        return {}
+    varied = list(dict.fromkeys(f for c in configs[1:] for f in configs[0].differences(c)))
+    return {i: ", ".join(f"{f} = {_shown(getattr(c, f))}" for f in varied)
+            for i, c in enumerate(configs)}
 
 
-def evaluation(entry: TrainedModel) -> dict:
-    """Test-set metrics of a trained model, computed once."""
-    if entry.evaluation is None:
-        with st.spinner("Evaluating on the test images…"):
-            entry.evaluation = vae_core.evaluate(entry.model, entry.job.dataset)
-    return entry.evaluation
+def _shown(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple) else f"{value:g}" if isinstance(
+        value, float) else str(value)
+
+
+def finished_entry(job: TrainingJob, run: int | None = None) -> TrainedModel | None:
+    """The model a job's run (default: its current one) added to this session, if any."""
+    run = job.current if run is None else run
+    return next((e for e in trained_models().values() if e.job is job and e.run == run), None)
 
 
 def checkpoint_zip(entry: TrainedModel) -> bytes:
@@ -138,9 +161,9 @@ def checkpoint_zip(entry: TrainedModel) -> bytes:
         scratch = Path(tempfile.mkdtemp(prefix="vae-lab-"))
         try:
             path = vae_core.save_checkpoint(
-                entry.model, scratch / "vae_lab_model", entry.job.result.history,
-                card={"trained_in": "VAE Lab", "status": entry.job.result.status,
-                      "training_seconds": round(entry.job.result.seconds, 1)})
+                entry.model, scratch / "vae_lab_model", entry.result.history,
+                card={"trained_in": "VAE Lab", "status": entry.result.status,
+                      "training_seconds": round(entry.result.seconds, 1)})
             entry.extras["zip"] = vae_core.checkpoint_zip(path)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)

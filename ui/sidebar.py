@@ -10,7 +10,7 @@ import vae_core
 from vae_core.data import DISPLAY_NAMES
 
 from .errors import friendly_errors, log
-from .runs import collect_finished_job
+from .runs import collect_finished_runs
 from .catalog import (ACTIVE, DEFAULT_MODEL, TrainedModel, active_key, active_model, describe,
                      model_choices, trained_models)
 
@@ -19,7 +19,7 @@ UPLOAD = "upload_checkpoint"  # session-state key of the uploader widget
 
 def draw():
     """The model picker and dataset, identical on every page."""
-    collect_finished_job()
+    collect_finished_runs()
     choices = model_choices()
     with st.sidebar:
         if not choices:

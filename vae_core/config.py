@@ -261,6 +261,10 @@ def parse_hidden(text: str) -> tuple[int, ...]:
 _SHARP = dict(arch="conv", conv_width=32, latent_dim=16, conditional=True, hidden=(256,),
               encoder_conditional=True, realism_weight=3.0, realism_on_reconstructions=True)
 _LATENT_2D = dict(arch="mlp", latent_dim=2, hidden=(512,), epochs=20)
+_QUICK = dict(arch="mlp", latent_dim=16, conditional=True, hidden=(512,), batch_size=256,
+              learning_rate=2e-3, encoder_conditional=True, consistency_weight=1.0,
+              style_adversary_weight=1.0, class_matched_styles=True, class_style_anchors=1000)
+_QUICK_2D = dict(arch="mlp", latent_dim=2, hidden=(512,), batch_size=256, learning_rate=2e-3)
 PRESETS = {
     "sharp_conditional_mnist": VAEConfig(
         dataset="mnist", **_SHARP, epochs=10, consistency_weight=1.0, style_adversary_weight=1.0,
@@ -269,6 +273,15 @@ PRESETS = {
         dataset="fashion_mnist", **_SHARP, epochs=15, consistency_weight=4.0,
         decoded_styles="prior", critic_width=64, decoder_detail_convs=1, adam_beta1=0.5,
         ema_momentum=AVERAGING_MOMENTUM),
+    # The Train page's quick recipes: a good model in about a minute on two cores.
+    "quick_conditional_mnist": VAEConfig(dataset="mnist", **_QUICK, epochs=5),
+    "longer_conditional_mnist": VAEConfig(dataset="mnist", **_QUICK, epochs=25),
+    "quick_conditional_fashion": VAEConfig(dataset="fashion_mnist", **_QUICK, epochs=5),
+    "longer_conditional_fashion": VAEConfig(dataset="fashion_mnist", **_QUICK, epochs=25),
+    "quick_mnist": VAEConfig(dataset="mnist", **_QUICK_2D, epochs=10),
+    "longer_mnist": VAEConfig(dataset="mnist", **_QUICK_2D, epochs=50),
+    "quick_fashion": VAEConfig(dataset="fashion_mnist", **_QUICK_2D, epochs=10),
+    "longer_fashion": VAEConfig(dataset="fashion_mnist", **_QUICK_2D, epochs=50),
     "mnist_2d_kl_on": VAEConfig(dataset="mnist", **_LATENT_2D, beta=1.0),
     "mnist_2d_kl_off": VAEConfig(dataset="mnist", **_LATENT_2D, beta=0.0),
     "fashion_2d_kl_on": VAEConfig(dataset="fashion_mnist", **_LATENT_2D, beta=1.0),

@@ -1,11 +1,13 @@
-"""Background training jobs, and a per-process bound on how many run (and wait) at once.
+"""Background training jobs, and a per-process bound on how many train (and wait) at once.
 
 A Streamlit process is shared by every visitor (one process on Community Cloud), so the app
-keeps one `JobSlots` for the process and one `TrainingJob` per visitor. At most `limit` jobs
-train at a time; up to `queue` more wait in line (first come, first served) with their position
-in `job.progress.queue_position`; beyond that `try_start` refuses. A waiting job holds no data
-and no model, so a full queue costs next to no memory. The job's thread never touches UI state:
-viewers read `job.progress.snapshot()` and call `job.stop()` (which also leaves the queue).
+keeps one `JobSlots` for the process and one `TrainingJob` per visitor. A job is one run, or a
+sweep of runs trained one after another. At most `limit` jobs train at a time; up to `queue`
+more wait in line (first come, first served) with their place in
+`job.progress.queue_position`; beyond that `try_start` refuses. A sweep goes back to the end of
+the line after each of its runs, so one visitor's sweep never holds the slot for long. A
+waiting job holds no data and no model. The job's thread never touches UI state: viewers read
+`job.progress.snapshot()` and call `job.stop()` (which also leaves the queue).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import weakref
 from .config import VAEConfig
 from .data import Dataset, DataUnavailableError
 from .training import TrainingProgress, TrainResult, train
-
 
 _running_jobs: "weakref.WeakSet[TrainingJob]" = weakref.WeakSet()
 
@@ -33,16 +34,35 @@ def _stop_running_jobs():
 
 
 class TrainingJob:
-    def __init__(self, config: VAEConfig, dataset: Dataset | None = None, on_finish=None,
-                 wait_for_slot=None):
-        self.config = config
+    """One run, or several trained in turn (a sweep): `runs[i]` is run i's live progress and
+    `results[i]` its result once it has finished; `progress`/`result` are the current run's."""
+
+    def __init__(self, configs: VAEConfig | list[VAEConfig], dataset: Dataset | None = None,
+                 slots: "JobSlots | None" = None):
+        self.configs = list(configs) if isinstance(configs, (list, tuple)) else [configs]
         self.dataset = dataset
-        self.progress = TrainingProgress(config)
+        self.runs = [TrainingProgress(c) for c in self.configs]
+        self.results: list[TrainResult | None] = [None] * len(self.configs)
+        self.current = 0
         self.stop_event = threading.Event()
-        self.result: TrainResult | None = None
-        self._on_finish = on_finish
-        self._wait_for_slot = wait_for_slot  # blocks until this job may train; False = cancelled
+        self._slots = slots
         self._thread = threading.Thread(target=self._run, name="vae-training", daemon=True)
+
+    @property
+    def config(self) -> VAEConfig:
+        return self.configs[self.current]
+
+    @property
+    def progress(self) -> TrainingProgress:
+        return self.runs[self.current]
+
+    @property
+    def result(self) -> TrainResult | None:
+        return self.results[self.current]
+
+    @property
+    def is_sweep(self) -> bool:
+        return len(self.configs) > 1
 
     def start(self) -> "TrainingJob":
         _running_jobs.add(self)
@@ -50,7 +70,8 @@ class TrainingJob:
         return self
 
     def stop(self):
-        """Ask the run to stop; it does so within one batch and keeps the model trained so far."""
+        """Ask the run to stop; it does so within one batch and keeps the model trained so far.
+        A sweep's later runs are cancelled."""
         self.stop_event.set()
 
     def join(self, timeout: float | None = None) -> bool:
@@ -63,21 +84,35 @@ class TrainingJob:
 
     def _run(self):
         try:
-            if self._wait_for_slot is not None and not self._wait_for_slot(self):
-                self.progress.update(status="stopped", queue_position=0,
-                                     reason="Cancelled while waiting in the queue.")
-                return
-            self.progress.update(status="pending", queue_position=0)
-            self.result = train(self.config, self.dataset, progress=self.progress,
-                                stop_event=self.stop_event)
-        except DataUnavailableError as e:
-            self.progress.update(status="failed", reason=str(e))
-        except Exception as e:  # surfaced to the viewer as a message, never a traceback
-            self.progress.update(status="failed",
-                                 reason=f"Training failed ({type(e).__name__}): {e}")
+            for i, config in enumerate(self.configs):
+                self.current = i
+                if self._slots is not None:
+                    if i:
+                        self._slots.enqueue(self)
+                    if not self._slots.acquire(self):
+                        for later in self.runs[i:]:
+                            later.update(status="stopped", queue_position=0,
+                                         reason="Cancelled while waiting in the queue.")
+                        return
+                try:
+                    self.progress.update(status="pending", queue_position=0)
+                    self.results[i] = train(config, self.dataset, progress=self.progress,
+                                            stop_event=self.stop_event)
+                except DataUnavailableError as e:
+                    self.progress.update(status="failed", reason=str(e))
+                except Exception as e:  # surfaced to the viewer as a message, never a traceback
+                    self.progress.update(status="failed",
+                                         reason=f"Training failed ({type(e).__name__}): {e}")
+                finally:
+                    if self._slots is not None:
+                        self._slots.release(self)
+                if self.stop_event.is_set() or self.progress.status == "failed":
+                    for later in self.runs[i + 1:]:
+                        later.update(status="stopped", reason="Cancelled: the sweep stopped.")
+                    return
         finally:
-            if self._on_finish is not None:
-                self._on_finish(self)
+            if self._slots is not None:
+                self._slots.release(self, leaving=True)
 
 
 class JobSlots:
@@ -110,27 +145,36 @@ class JobSlots:
         with self._cond:
             return len(self._running) + len(self._waiting) < self.limit + self.queue
 
-    def try_start(self, config: VAEConfig, dataset: Dataset | None = None) -> TrainingJob | None:
-        """Start a job (it trains now, or waits in line); None when the queue is full too."""
+    def try_start(self, configs, dataset: Dataset | None = None) -> TrainingJob | None:
+        """Start a job of one config or a list of them (it trains now, or waits in line);
+        None when the queue is full too."""
         with self._cond:
             if len(self._running) + len(self._waiting) >= self.limit + self.queue:
                 return None
-            job = TrainingJob(config, dataset, on_finish=self._release,
-                              wait_for_slot=self._wait_for_slot)
+            job = TrainingJob(configs, dataset, slots=self)
             self._waiting.append(job)
             if len(self._running) >= self.limit:  # else it takes a free slot at once
                 self._number_queue()
         return job.start()
 
-    def _wait_for_slot(self, job: TrainingJob) -> bool:
+    def enqueue(self, job: TrainingJob):
+        """Put a sweep back at the end of the line for its next run."""
+        with self._cond:
+            if job not in self._waiting:
+                self._waiting.append(job)
+            self._number_queue()
+
+    def acquire(self, job: TrainingJob) -> bool:
+        """Wait until `job` is first in line and a slot is free (True), or it is stopped."""
         with self._cond:
             while True:
                 if job.stop_event.is_set():
-                    self._waiting.remove(job)
+                    if job in self._waiting:
+                        self._waiting.remove(job)
                     self._number_queue()
                     self._cond.notify_all()
                     return False
-                if self._waiting[0] is job and len(self._running) < self.limit:
+                if self._waiting and self._waiting[0] is job and len(self._running) < self.limit:
                     self._waiting.pop(0)
                     self._running.add(job)
                     self._number_queue()
@@ -138,14 +182,15 @@ class JobSlots:
                     return True
                 self._cond.wait(timeout=0.25)  # also wakes to notice a stop request
 
+    def release(self, job: TrainingJob, leaving: bool = False):
+        """Free `job`'s slot (and, `leaving`, its place in line too)."""
+        with self._cond:
+            self._running.discard(job)
+            if leaving and job in self._waiting:
+                self._waiting.remove(job)
+            self._number_queue()
+            self._cond.notify_all()
+
     def _number_queue(self):
         for position, job in enumerate(self._waiting, start=1):
             job.progress.update(status="queued", queue_position=position)
-
-    def _release(self, job: TrainingJob):
-        with self._cond:
-            self._running.discard(job)
-            if job in self._waiting:
-                self._waiting.remove(job)
-                self._number_queue()
-            self._cond.notify_all()
