@@ -239,6 +239,31 @@ def test_background_job_is_bounded_and_stoppable():
     assert slots.active == 0 and slots.try_start(tiny(epochs=1), data) is not None
 
 
+def test_a_sweep_trains_its_runs_in_turn_and_lets_a_waiting_visitor_in_between(tiny_data):
+    slots = JobSlots(limit=1, queue=2)
+    sweep = slots.try_start([tiny(epochs=1, beta=b) for b in (0.0, 1.0)], tiny_data)
+    other = slots.try_start(tiny(epochs=1), tiny_data)  # waits for the slot
+    assert sweep.join(timeout=120) and other.join(timeout=120)
+    assert [r.status for r in sweep.results] == ["done", "done"]
+    assert [r.model.config.beta for r in sweep.results] == [0.0, 1.0]
+    first, second = (run.snapshot().started_at for run in sweep.runs)
+    assert first < other.progress.snapshot().started_at < second  # back in line after each run
+    assert slots.active == slots.waiting == 0
+
+
+def test_stopping_a_sweep_cancels_its_later_runs(tiny_data):
+    slots = JobSlots(limit=1)
+    sweep = slots.try_start([tiny(epochs=30, batch_size=32), tiny(epochs=1)], tiny_data)
+    deadline = time.time() + 60
+    while not sweep.progress.snapshot().batches and time.time() < deadline:
+        time.sleep(0.05)
+    sweep.stop()
+    assert sweep.join(timeout=30)
+    assert sweep.results[0].status == "stopped" and sweep.results[1] is None
+    assert sweep.runs[1].snapshot().status == "stopped"
+    assert slots.active == slots.waiting == 0
+
+
 def test_job_failure_becomes_a_message_not_a_crash(tiny_data):
     slots = JobSlots(limit=1)
     bad = Dataset("mnist", tiny_data.x_train[:, :10], tiny_data.y_train,
