@@ -5,6 +5,7 @@ import streamlit as st
 from ui import errors, pictures, runtime, share, sidebar
 
 runtime.keep_keras_state()  # no keras clear_session() after every (fragment) rerun
+runtime.single_threaded_blas()  # numpy's BLAS threads spin after every call
 
 st.set_page_config(page_title="VAE Lab", page_icon=":material/blur_on:", layout="wide")
 

@@ -6,9 +6,8 @@ import numpy as np
 import streamlit as st
 
 import vae_core
-from ui import canvas, charts, latent_views, catalog, pictures
+from ui import canvas, catalog, charts, latent_pad, latent_views, pictures
 from vae_core import images, latent
-from vae_core.training import reconstruct
 
 SOURCE = "digit_source"  # which input spoke last: "canvas" or "upload"
 
@@ -50,19 +49,23 @@ def choose_input():
     return None, ""
 
 
-def latent_map(model, key, x, names):
+def latent_map(model, key, mean, digit, names):
+    """The live map with a star at the visitor's digit: dragging from the star morphs the digit
+    through the plane (and, for conditional models, redraws its style as every class)."""
     view = latent_views.latent_view(key)
-    star = view.projection.to_2d(latent.encode_means(model, x[None]))[0]
+    star = view.projection.to_2d(mean[None])[0]
     lim = max(view.extent(), 1.1 * float(np.abs(star).max()), 1.0)
-    fig = charts.latent_scatter(view.points, view.labels, names, lim,
-                                axis_titles=charts.axis_titles(view.projection), height=380,
-                                legend_on_top=True)
-    st.plotly_chart(charts.mark_point(fig, star), key=f"digit_map_{key}")
-    st.caption(f"The star is your digit, at ({star[0]:.2f}, {star[1]:.2f}); the dots are "
-               "test images, as on the Latent space page.")
+    plane = view.projection
+    shift = mean - plane.center - star @ plane.components  # the plane through the digit itself
+    latent_pad.latent_pad(f"digit_pad_{key}", model, view.points, view.labels, plane, names,
+                          lim=lim, axis_titles=charts.axis_titles(plane), digit=digit,
+                          star=star, point=star, shift=shift)
+    st.caption(f"The star is your digit, at ({star[0]:.2f}, {star[1]:.2f}); the dots are test "
+               "images, as on the Latent space page. Press and drag from the star to morph "
+               "your digit across the map.")
 
 
-def morph_section(model, x, names):
+def morph_section(model, x, start, names):
     st.subheader("Morph")
     conditional = model.config.conditional
     kinds = ["a digit", "a test image", "another drawing"]
@@ -76,7 +79,7 @@ def morph_section(model, x, names):
             digit = st.selectbox("Which", range(10), index=8, format_func=lambda d: names[d],
                                  key="morph_digit")
             if conditional:  # your style, written as that digit
-                target = latent.decoder_inputs(model, x[None])[0]
+                target = start.copy()
                 target[-10:] = np.eye(10, dtype=np.float32)[digit]
             else:  # an unconditional model cannot be told a digit: use a test image of it
                 data = vae_core.load_dataset(model.config.dataset)
@@ -96,7 +99,6 @@ def morph_section(model, x, names):
         if y is None:
             return
         target = latent.decoder_inputs(model, y[None])[0]
-    start = latent.decoder_inputs(model, x[None])[0]
     frames = latent.morph(model, start, target, steps)
     pictures.show_grid(frames, scale=2, caption="From your digit (left) to the target (right), "
                                                 "in equal steps through the latent space.")
@@ -122,15 +124,17 @@ if x is None:
     st.stop()
 
 started = time.perf_counter()
-recon = reconstruct(model, x[None])[0]
+mean = latent.encode_means(model, x[None])[0]
+probs = model.classify(x[None])[0] if model.config.conditional else None
+start = np.concatenate([mean, probs]).astype(np.float32) if probs is not None else mean
+recon = model.decode(start[None])[0]  # the reconstruction: the code a redrawing decodes
 seen_col, recon_col, probs_col = st.columns([1, 1, 3])
 with seen_col:
     pictures.show(x, "As the model sees it (28 × 28)", scale=5)
 with recon_col:
     pictures.show(recon, "Its reconstruction", scale=5)
 with probs_col:
-    if model.config.conditional:
-        probs = model.classify(x[None])[0]
+    if probs is not None:
         st.markdown(f"**The model reads {source} as: {names[int(np.argmax(probs))]}** "
                     f"({probs.max():.0%} sure)")
         st.plotly_chart(charts.probability_bars(probs, names, height=220), key="digit_probs")
@@ -142,13 +146,15 @@ map_col, restyle_col = st.columns([1, 1], gap="large")
 with map_col:
     st.subheader("Where it lands")
     if model.config.latent_dim >= 2:
-        latent_map(model, catalog.active_key(), x, names)
+        latent_map(model, catalog.active_key(), mean,
+                   int(np.argmax(probs)) if probs is not None else None, names)
     else:
         st.caption("This model has a 1-D latent space: there is no plane to show.")
 with restyle_col:
     st.subheader("Your style, every digit")
     if model.config.conditional:
-        pictures.show_grid(model.restyle(x[None], range(10)), scale=2, width="stretch",
+        codes = model.latent_codes(np.repeat(mean[None], 10, axis=0), range(10))
+        pictures.show_grid(model.decode(codes), scale=2, width="stretch",
                            caption="Your digit's style (its latent code) decoded as each of "
                                    + ", ".join(names) + ".")
     else:
@@ -156,5 +162,5 @@ with restyle_col:
                 "saw, so it cannot be asked to write another. Pick a conditional model in the "
                 "sidebar.", icon=":material/info:")
 
-morph_section(model, x, names)
+morph_section(model, x, start, names)
 st.caption(f"Computed in {1000 * (time.perf_counter() - started):.0f} ms.")

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import streamlit as st
 
-from ui import charts, errors, latent_views, catalog, pictures
+from ui import catalog, charts, errors, latent_pad, latent_views, pictures
 from vae_core import history, latent
 
 KL_EXPLANATION = (
@@ -32,8 +32,8 @@ def explore_active_model():
            f", projected from {model.config.latent_dim}-D onto its two main directions (PCA).")
         + (" This model is told the class, so its latent space only has to hold the style: "
            "the classes need not separate." if model.config.conditional else "")
-        + " Click a dot or drag a box to decode that spot; the grid on the right decodes the "
-          "whole square.")
+        + " Press and drag on the map to decode every point you pass, right in your browser; "
+          "the grid on the right decodes the whole square.")
 
     range_col, size_col, digit_col = st.columns(3)
     with range_col:
@@ -43,7 +43,7 @@ def explore_active_model():
                         help="Half-width of the square that the map and the grid show.")
     with size_col:
         n = st.slider("Grid size", 5, 25, 15, key="manifold_n", persist_state="session",
-                      help="The decoded grid has n × n images, decoded in one batch.")
+                      help="The decoded grid has n × n images.")
     with digit_col:
         digit = (st.selectbox("Decode as", range(10), format_func=lambda d: names[d],
                               key="latent_digit", persist_state="session",
@@ -51,33 +51,46 @@ def explore_active_model():
                  if model.config.conditional else None)
 
     titles = charts.axis_titles(view.projection)
-    scatter_col, grid_col = st.columns(2)
-    with scatter_col:
-        event = st.plotly_chart(
-            charts.latent_scatter(view.points, view.labels, names, lim, axis_titles=titles,
-                                  selectable=True),
-            key=f"scatter_{key}", on_select="rerun", selection_mode=("points", "box"))
+    pad_col, grid_col = st.columns(2)
+    with pad_col:
+        explore_point(model, key, view, lim, digit, names, titles)
     with grid_col:
-        grid = latent.manifold(model, n, lim, view.projection, digit)
+        grid = latent_views.manifold_image(key, n, lim, digit)
         st.plotly_chart(charts.manifold_figure(grid, lim, n, axis_titles=titles),
                         key=f"manifold_{key}")
 
-    # One point, picked on the map or set with the sliders (the map's keyboard twin).
+
+@st.fragment
+def explore_point(model, key, view, lim, digit, names, titles):
+    """The live map and one decoded point: a slider step or a release reruns only this."""
+    if st.session_state.pop("_latent_digit_picked", False):
+        st.rerun()  # a class picked on the map: the grid beside it follows
     x_key, y_key = f"zx_{key}_{lim}", f"zy_{key}_{lim}"
-    picked = latent_views.selected_point(event)
-    if picked is not None and st.session_state.get("latent_pick") != (key, picked):
-        st.session_state["latent_pick"] = (key, picked)
-        st.session_state[x_key], st.session_state[y_key] = np.clip(picked, -lim, lim).tolist()
     st.session_state.setdefault(x_key, 0.0)
     st.session_state.setdefault(y_key, 0.0)
-    sliders_col, decoded_col = st.columns([2, 1], vertical_alignment="center")
-    with sliders_col:
-        st.markdown("**Decode one point**")
-        zx = st.slider(f"{titles[0]} (horizontal)", -lim, lim, step=lim / 50, key=x_key)
-        zy = st.slider(f"{titles[1]} (vertical)", -lim, lim, step=lim / 50, key=y_key)
-    with decoded_col:
-        decoded = latent.decode_points(model, [[zx, zy]], view.projection, digit)[0]
-        pictures.show(decoded, f"Decoded at ({zx:.2f}, {zy:.2f})", scale=5)
+    released = latent_pad.latent_pad(
+        f"latent_pad_{key}", model, view.points, view.labels, view.projection, names, lim=lim,
+        axis_titles=titles, digit=digit,
+        point=(st.session_state[x_key], st.session_state[y_key]), on_change=_class_picked)
+    point = released and released["point"]
+    if point and st.session_state.get("latent_pick") != (key, point):  # a new release
+        st.session_state["latent_pick"] = (key, point)
+        st.session_state[x_key], st.session_state[y_key] = point
+    st.markdown("**Decode one point** (the map's keyboard twin)")
+    zx = st.slider(f"{titles[0]} (horizontal)", -lim, lim, step=lim / 50, key=x_key)
+    zy = st.slider(f"{titles[1]} (vertical)", -lim, lim, step=lim / 50, key=y_key)
+    decoded = latent.decode_points(model, [[zx, zy]], view.projection, digit)[0]
+    pictures.show(decoded, f"Decoded at ({zx:.2f}, {zy:.2f})", scale=4)
+
+
+def _class_picked():
+    """The map's callback, before its rerun: a class picked there becomes the page's class."""
+    key = f"latent_pad_{catalog.active_key()}"
+    digit = (st.session_state.get(key) or {}).get("digit")
+    if isinstance(digit, int) and 0 <= digit <= 9 and digit != st.session_state.get(
+            "latent_digit"):
+        st.session_state["latent_digit"] = digit
+        st.session_state["_latent_digit_picked"] = True
 
 
 def compare_kl():
@@ -147,11 +160,14 @@ snapshots = getattr(active, "training_snapshots", None) if active is not None el
 tab_names = ["Explore the active model", "KL on vs KL off"]
 if snapshots is not None and len(snapshots):
     tab_names.append("Training history")  # only models trained since history was recorded
-tabs = st.tabs(tab_names)
-with tabs[0], errors.friendly_errors():
-    explore_active_model()
-with tabs[1], errors.friendly_errors():
-    compare_kl()
-if len(tabs) > 2:
+# Only the tab on screen runs: a touch in one tab does not redraw the others.
+tabs = st.tabs(tab_names, key="latent_tab", on_change="rerun")
+if tabs[0].open is not False:
+    with tabs[0], errors.friendly_errors():
+        explore_active_model()
+if tabs[1].open:
+    with tabs[1], errors.friendly_errors():
+        compare_kl()
+if len(tabs) > 2 and tabs[2].open:
     with tabs[2], errors.friendly_errors():
         training_history(active, snapshots)

@@ -91,6 +91,10 @@ ADVANCED = {
     "class_style_anchors": ("Kept styles per class", "Keep this many real styles of each class "
                                                      "and draw new ones close around them "
                                                      "(0 = one smooth range per class)."),
+    "class_style_bandwidth": ("Closeness to kept styles", "How far new styles may stray from "
+                                                          "the kept real ones: smaller draws "
+                                                          "closer to real handwriting, larger "
+                                                          "invents more."),
 }
 SWEEPABLE = {"beta": "β (KL weight)", "latent_dim": "Style size",
              "recon_loss": "Redrawing error", "arch": "Architecture"}

@@ -15,7 +15,6 @@ sys.path.insert(0, str(HERE.parent))
 
 from vae_core.config import VAEConfig  # noqa: E402
 from vae_core.data import CLASS_NAMES  # noqa: E402
-from vae_core.samplers import KEPT_STYLE_BANDWIDTH  # noqa: E402
 from vae_core.quality import AGREEMENT_BARS, CLASS_AGREEMENT_BAR, FD_RATIO_BARS  # noqa: E402
 
 SHIPPED = {
@@ -229,7 +228,7 @@ def recipe_lines(cfg: dict) -> list[str]:
     if cfg.get("class_style_anchors"):
         parts.append(f"kept styles: {cfg['class_style_anchors']:,} encoded training styles per "
                      f"class are stored, and each class is sampled as a kernel density around "
-                     f"them (bandwidth {KEPT_STYLE_BANDWIDTH:g} of the class's "
+                     f"them (bandwidth {cfg.get('class_style_bandwidth', 0.5):g} of the class's "
                      f"spread); the seed's noise picks one kept style of every class through the "
                      f"optimal transport map from N(0, I), so every kept style is equally likely "
                      f"and a seed still means the same place in each class's spread")

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 
 import vae_core
-from ui import charts, latent_views
+from ui import charts
 from vae_core.training import EpochPreview
 
 
@@ -35,12 +35,11 @@ def test_latent_scatter_one_trace_per_class_on_a_square():
     points = np.random.default_rng(0).normal(size=(200, 2))
     labels = np.arange(200) % 10
     names = vae_core.CLASS_NAMES["fashion_mnist"]
-    fig = charts.latent_scatter(points, labels, names, 3.0, prior_box=True, selectable=True)
+    fig = charts.latent_scatter(points, labels, names, 3.0, prior_box=True)
     assert [t.name for t in fig.data] == list(names)
     assert sum(len(t.x) for t in fig.data) == 200
     assert list(fig.layout.xaxis.range) == [-3.0, 3.0] == list(fig.layout.yaxis.range)
     assert fig.layout.yaxis.scaleanchor == "x"
-    assert fig.layout.dragmode == "select"
     assert len(fig.layout.shapes) == 1
 
 
@@ -58,14 +57,3 @@ def test_diagram_is_self_contained_svg():
         assert root.tag.endswith("svg")
         assert "http://" not in svg.replace("http://www.w3.org/2000/svg", "")
     assert svg.count("data:image/png;base64,") == 2
-
-
-def test_selected_point_reads_clicks_and_boxes():
-    click = SimpleNamespace(selection={"points": [{"x": 1.5, "y": -2}], "box": []})
-    box = SimpleNamespace(selection={"points": [{"x": 0.1, "y": 1.1}],
-                                     "box": [{"x": [0, 2], "y": [1, 3]}]})
-    nothing = SimpleNamespace(selection={"points": [], "box": []})
-    assert latent_views.selected_point(click) == (1.5, -2.0)
-    assert latent_views.selected_point(box) == (1.0, 2.0)
-    assert latent_views.selected_point(nothing) is None
-    assert latent_views.selected_point(None) is None

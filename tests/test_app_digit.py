@@ -5,11 +5,13 @@ The canvas is a components-v2 widget that AppTest cannot draw on; the real-brows
 """
 
 import io
+import json
 
 import numpy as np
 import pytest
 from PIL import Image
 
+import vae_core
 from bad_files import image_files
 from ui import catalog
 from apptest_support import (assert_calm, checkpoints, image_urls, open_app,  # noqa: F401
@@ -59,9 +61,12 @@ def test_an_uploaded_photo_goes_through_the_whole_page(checkpoints, mnist):
     urls = image_urls(at)
     # input, reconstruction, restyle row, morph strip, one morph frame
     assert len(urls) == 5, urls
-    charts = at.get("plotly_chart")
-    assert len(charts) == 2  # the probability bars and the latent map
-    assert '"your digit"' in charts[1].proto.spec and '"star"' in charts[1].proto.spec
+    assert len(at.get("plotly_chart")) == 1  # the probability bars
+    pads = [json.loads(p.proto.json) for p in at.get("bidi_component") if p.proto.json]
+    pads = [p for p in pads if "star" in p]  # (the drawing canvas is a component too)
+    assert len(pads) == 1 and pads[0]["star"] == pads[0]["point"]  # the map starts at the star
+    model = vae_core.load_checkpoint(checkpoints / "mnist_conditional")
+    assert len(pads[0]["shift"]) == model.config.latent_dim  # the plane through the digit
     gif = [b for b in at.get("download_button") if "GIF" in b.proto.label]
     assert gif
 

@@ -83,17 +83,25 @@ def test_generate_unconditional_model_disables_digit_choice(checkpoints):
     assert image_urls(at)
 
 
-def test_latent_page_scatter_manifold_and_kl_comparison(checkpoints, mnist):
+def show_tab(at, label):
+    at.session_state["latent_tab"] = label
+    return at.run()
+
+
+def test_latent_page_runs_only_the_tab_on_screen_and_its_sliders_decode(checkpoints, mnist):
     at = open_app("app_pages/latent.py")
     assert_calm(at)
-    charts = at.get("plotly_chart")
-    # explore: scatter + manifold; KL tab: two scatters; history tab: the animated map
-    assert len(charts) == 5
-    assert "KL on (β = 1)" in texts(at) and "KL off (β = 0)" in texts(at)
+    # Explore: the live map (a component) and the decoded grid; the other tabs did not run.
+    assert len(at.get("plotly_chart")) == 1 and "KL off (β = 0)" not in texts(at)
+    assert len(at.get("bidi_component")) == 2  # the map's two instances: settings, weights
     before = image_urls(at)
     at.slider(key=next(s.key for s in at.slider if s.key.startswith("zx_"))).set_value(1.5).run()
-    assert image_urls(at) != before  # the decoded point changed
+    assert image_urls(at) != before  # the sliders (the map's keyboard twin) decode on the server
     assert_calm(at)
+    show_tab(at, "KL on vs KL off")
+    assert_calm(at)
+    assert "KL on (β = 1)" in texts(at) and "KL off (β = 0)" in texts(at)
+    assert len(at.get("plotly_chart")) == 2  # the pair's maps, and nothing of the first tab
 
 
 def test_missing_checkpoints_give_messages_not_errors(tmp_path, monkeypatch):
@@ -125,9 +133,8 @@ def test_generate_settings_survive_a_visit_to_another_page(checkpoints):
 
 def test_key_widgets_exist(checkpoints):
     at = open_app("app_pages/train.py")
-    for key in ("train_dataset", "train_arch", "train_conditional", "train_latent_dim",
-                "train_beta", "train_warmup", "train_recon_loss", "train_epochs",
-                "train_batch_size", "train_lr", "train_seed", "train_hidden"):
+    for key in ("train_dataset", "train_conditional", "train_how_long", "adv_arch",
+                "adv_latent_dim", "adv_beta", "adv_epochs", "adv_learning_rate", "adv_hidden"):
         assert at.session_state[key] is not None, key
     assert any(b.label == "Start training" for b in at.button)
     at.switch_page("app_pages/generate.py").run()
@@ -206,6 +213,7 @@ def test_latent_page_plays_the_training_history(tiny_checkpoints, tiny_data, tmp
     at = open_app("app_pages/latent.py")
     assert_calm(at)
     assert [t.label for t in at.tabs][-1] == "Training history"  # tiny models record history
+    show_tab(at, "Training history")
     spec = at.get("plotly_chart")[-1].proto.spec
     assert '"frames"' in spec and '"animate"' in spec  # Plotly frames with a play button
     before = image_urls(at)

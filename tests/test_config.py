@@ -45,6 +45,7 @@ def test_list_hidden_from_json_becomes_tuple():
     ({"style_adversary_weight": math.inf, "conditional": True}, "style_adversary_weight"),
     ({"style_adversary_weight": 1.0}, "needs a conditional model"),
     ({"decoded_styles": "posterior"}, "Unknown decoded_styles"),
+    ({"class_style_bandwidth": 0.0}, "class_style_bandwidth must be a finite number > 0"),
     ({"realism_weight": -1.0}, "realism_weight must be a finite number >= 0"),
     ({"realism_weight": math.nan, "conditional": True}, "realism_weight"),
     ({"realism_weight": True}, "realism_weight"),
@@ -96,7 +97,7 @@ def test_a_config_json_from_before_the_sharp_recipe_loads_with_the_old_behaviour
     assert config.style_adversary_weight == 0
     assert config.conv_width == 32 and config.style_prior_components == 0
     assert not config.realism_on_reconstructions and not config.class_matched_styles
-    assert config.class_style_anchors == 0
+    assert config.class_style_anchors == 0 and config.class_style_bandwidth == 0.5
 
 
 def test_every_preset_round_trips_through_json():
@@ -112,7 +113,7 @@ def test_a_config_saved_before_the_clean_up_loads_when_its_retired_options_were_
     old = {**VAEConfig(conditional=True).to_dict(), "bf16": False, "critic_depth": 2,
            "critic_gradient_penalty": 0.0, "lr_schedule": "constant", "perceptual_weight": 0.0,
            "moment_matching_weight": 0.0, "class_feature_matching_weight": 0.0,
-           "class_style_bandwidth": 0.5, "sample_temperature": 1.0, "int8_dense": True}
+           "sample_temperature": 1.0, "int8_dense": True}
     assert VAEConfig.from_dict(old) == VAEConfig(conditional=True)
 
 

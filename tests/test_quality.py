@@ -148,16 +148,14 @@ def test_fd_report_floor_samples_and_reconstructions(tiny_data):
     assert real["samples"] == pytest.approx(real["floor"], rel=0.5)
 
 
-def test_style_novelty_grows_with_the_kernel_and_is_absent_without_class_styles(tiny_data,
-                                                                              monkeypatch):
+def test_style_novelty_grows_with_the_kernel_and_is_absent_without_class_styles(tiny_data):
     config = VAEConfig(latent_dim=3, hidden=(16,), conditional=True, class_matched_styles=True,
-                       class_style_anchors=40)
+                       class_style_anchors=40, class_style_bandwidth=0.01)
     model = build_model(config)
     assert style_novelty(model, tiny_data) is None  # not fitted yet: no class-matched sampler
     samplers.fit(model, tiny_data.x_train)
-    monkeypatch.setattr(samplers, "KEPT_STYLE_BANDWIDTH", 0.01)
     tight = style_novelty(model, tiny_data, seeds=range(30))
-    monkeypatch.setattr(samplers, "KEPT_STYLE_BANDWIDTH", 1.0)
+    model.config = config.replace(class_style_bandwidth=1.0)
     wide = style_novelty(model, tiny_data, seeds=range(30))
     # A 1%-wide kernel nearly copies kept training styles; held-out styles sit much farther.
     assert tight["samples_median"] < 0.2 * tight["test_median"]

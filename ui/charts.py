@@ -102,11 +102,8 @@ def _robust_range(batch_values, epoch_values=()) -> list[float] | None:
 
 def latent_scatter(points, labels, names, lim: float, *, axis_titles=("z₁", "z₂"),
                    prior_box: bool = False, height: int = 440,
-                   legend_on_top: bool = False, selectable: bool = False) -> go.Figure:
-    """Encoded means coloured by class, on a square [-lim, lim]² (same scale on both axes).
-
-    `selectable`: dragging draws a selection box instead of zooming.
-    """
+                   legend_on_top: bool = False) -> go.Figure:
+    """Encoded means coloured by class, on a square [-lim, lim]² (same scale on both axes)."""
     points, labels = np.asarray(points), np.asarray(labels)
     fig = go.Figure()
     for c, name in enumerate(names):
@@ -125,8 +122,7 @@ def latent_scatter(points, labels, names, lim: float, *, axis_titles=("z₁", "z
     legend = dict(itemsizing="constant", title_text="")
     if legend_on_top:
         legend.update(orientation="h", y=1.02, yanchor="bottom", x=0)
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), legend=legend,
-                      dragmode="select" if selectable else "zoom")
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), legend=legend)
     return fig
 
 

@@ -56,13 +56,14 @@ def model_payload(model, points, labels, projection) -> tuple[bytes, str]:
 
 def latent_pad(key: str, model, points, labels, projection, class_names, *, lim: float,
                axis_titles=("z₁", "z₂"), digit: int | None = None, star=None, point=None,
-               on_change=None) -> dict | None:
+               shift=None, on_change=None) -> dict | None:
     """Show the live latent map of `model`; what the visitor last released, or None.
 
     `points` (n, 2) and `labels` (n,) are the encoded test images; `projection` maps the plane
     back to the latent (a `vae_core.latent.Projection`; None for 2-D latents). `point` and
     `digit` place the marker and pick the class when they change (e.g. from twin sliders),
-    `star` marks another point (e.g. the visitor's own digit). Returns {"point": (x, y) or None,
+    `star` marks another point (e.g. the visitor's own digit); `shift` (latent_dim,) moves the
+    plane off the map's centre, e.g. through that digit's own latent code. Returns {"point": (x, y) or None,
     "digit": int or None} once the visitor has released a point or picked a class; each release
     or pick reruns the page once (and calls `on_change` first), a drag in between none. A model
     the browser cannot run gets a short note instead, and None.
@@ -77,6 +78,7 @@ def latent_pad(key: str, model, points, labels, projection, class_names, *, lim:
         "names": [str(n) for n in class_names], "conditional": bool(model.config.conditional),
         "point": _pair(point), "star": _pair(star),
         "digit": int(digit) if digit is not None else None,
+        "shift": None if shift is None else [float(v) for v in np.ravel(shift)],
     }
     callback = on_change or _ignore
     with st.container(gap=None):

@@ -38,23 +38,29 @@ def _latent_view(model_key: str, _model: vae_core.VAE, n: int) -> LatentView:
                       float(means.std()))
 
 
+def _cache_key(model_key: str) -> str:
+    return model_key if model_key in trained_models() else str(checkpoint_dir() / model_key)
+
+
 def latent_view(model_key: str, n: int = LATENT_POINTS) -> LatentView:
     """The cached latent view of a model in the picker (raises for a 1-D latent)."""
-    cache_key = model_key if model_key in trained_models() else str(checkpoint_dir() / model_key)
-    return _latent_view(cache_key, get_model(model_key), n)
+    return latent_view_of(_cache_key(model_key), get_model(model_key), n)
 
 
-def selected_point(event) -> tuple[float, float] | None:
-    """The latent point a scatter selection picks: a box's centre, or a clicked point."""
-    selection = getattr(event, "selection", None) or {}
-    for box in selection.get("box") or []:
-        xs, ys = box.get("x") or [], box.get("y") or []
-        if len(xs) == 2 and len(ys) == 2:
-            return float(np.mean(xs)), float(np.mean(ys))
-    points = selection.get("points") or []
-    if points:
-        return float(points[0]["x"]), float(points[0]["y"])
-    return None
+def latent_view_of(cache_key: str, model: vae_core.VAE, n: int = LATENT_POINTS) -> LatentView:
+    return _latent_view(cache_key, model, n)
+
+
+@st.cache_data(show_spinner=False, max_entries=64, ttl=3600)
+def _manifold(cache_key: str, _model: vae_core.VAE, n: int, lim: float, digit) -> np.ndarray:
+    view = latent_view_of(cache_key, _model)
+    return latent.manifold(_model, n, lim, view.projection, digit)
+
+
+def manifold_image(model_key: str, n: int, lim: float, digit=None) -> np.ndarray:
+    """The decoded n x n grid over [-lim, lim]² of a model in the picker, computed once."""
+    cache_key = _cache_key(model_key)
+    return _manifold(cache_key, get_model(model_key), n, float(lim), digit)
 
 
 @st.cache_data(show_spinner="Drawing the training history…", max_entries=8)

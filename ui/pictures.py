@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import streamlit as st
 
 from vae_core import images
@@ -16,8 +17,14 @@ def crisp_images():
 
 
 def show(image, caption: str | None = None, scale: int = 3, width="content"):
-    """Show a [0, 1] greyscale picture, upscaled by whole pixels (crisp)."""
-    st.image(images.to_uint8(image, scale), caption=caption, width=width)
+    """Show a [0, 1] greyscale picture `scale` times its size (or stretched), crisp.
+
+    The PNG is sent at its own size and the browser scales it by repeating pixels
+    (`crisp_images`): a fraction of the bytes of an upscaled copy, and no lossy re-encoding.
+    """
+    if width == "content":
+        width = int(np.shape(image)[1]) * scale
+    st.image(images.to_png(image), caption=caption, width=width)
 
 
 def show_grid(grid, caption: str | None = None, scale: int = 3, cols: int | None = None,

@@ -35,3 +35,15 @@ def keep_keras_state():
 
     clean_problem_modules_except_keras.keeps_keras_state = True
     script_runner._clean_problem_modules = clean_problem_modules_except_keras
+
+
+def single_threaded_blas():
+    """numpy's BLAS (OpenBLAS) on one thread. Its worker threads spin after every call, and the
+    app's numpy work is small (style samplers, a few matmuls per touch): with two threads a
+    Generate click cost the server 95 CPU-ms instead of 20 (bench/server_cpu.py). TensorFlow
+    keeps its own thread pool. Idempotent."""
+    from threadpoolctl import threadpool_limits
+
+    if not getattr(single_threaded_blas, "done", False):
+        threadpool_limits(1, user_api="blas")
+        single_threaded_blas.done = True

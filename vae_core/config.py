@@ -26,8 +26,7 @@ RETIRED_TAG = "research-pass-15"
 RETIRED = {
     "lr_schedule": "constant", "bf16": False, "critic_depth": 2, "critic_gradient_penalty": 0.0,
     "perceptual_weight": 0.0, "moment_matching_weight": 0.0,
-    "class_feature_matching_weight": 0.0, "class_style_bandwidth": 0.5,
-    "sample_temperature": 1.0,
+    "class_feature_matching_weight": 0.0, "sample_temperature": 1.0,
 }
 """Options removed after the tuning log's fifteenth pass, with the value that meant "off"; a
 saved config holding that value loads as before, any other value names the git tag to use."""
@@ -107,6 +106,9 @@ class VAEConfig:
                                           "kept per class, sampled as a kernel density around "
                                           "them (0 = one Gaussian per class)",
                                        low=0, high=10_000)
+    class_style_bandwidth: float = setting(0.5, "with kept styles: the width of the kernel "
+                                                "around each, as a fraction of its class's "
+                                                "spread", low=(0.0, "open"), high=2.0)
 
     def __post_init__(self):
         if isinstance(self.hidden, list):  # from JSON or a form

@@ -100,6 +100,7 @@ class VAE(keras.Model):
         self.training_snapshots = None  # per-epoch history (vae_core.history), when recorded
         self._inference_lock = threading.Lock()
         self._compiled = {}
+        self.sampler_arrays = {}  # numpy copies of the fitted styles (samplers reads, fit clears)
         self.built = True
 
     def _stored(self, name, shape):

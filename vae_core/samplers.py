@@ -15,11 +15,6 @@ from .config import NUM_CLASSES
 from .style_prior import (GaussianMixture, fit_class_anchors, fit_class_gaussians, fit_gmm,
                           transported_anchor)
 
-KEPT_STYLE_BANDWIDTH = 0.5
-"""The kernel around each kept style, as a fraction of its class's spread: samples then sit as
-far from their nearest training style as held-out test images do."""
-
-
 class Sampler:
     """N(0, temperature^2 I) styles: the VAE's own prior."""
 
@@ -78,6 +73,7 @@ class ClassMatchedSampler(Sampler):
                              "sampler='normal', or train with class_matched_styles on.")
         self.means, self.chols = fitted
         self.kept = model.config.class_style_anchors
+        self.bandwidth = model.config.class_style_bandwidth
         self.draws = 2 if self.kept else 1  # the place in the spread, and the kernel's blur
 
     def styles(self, seed, n=1, temperature=1.0, digits=None):
@@ -103,13 +99,13 @@ class ClassMatchedSampler(Sampler):
                                 (len(digits), self.draws, self.dim))
         w = noise[:, 0]
         if self.kept:
-            anchors = ops.convert_to_numpy(self.model.class_style_anchors)
-            potentials = ops.convert_to_numpy(self.model.class_style_potentials)
+            anchors, potentials = _stored(self.model, "class_style_anchors",
+                                          "class_style_potentials")
             w = np.empty_like(w)
             for d in np.unique(digits):
                 rows = digits == d
                 kept = transported_anchor(noise[rows, 0], anchors[d], potentials[d])
-                w[rows] = anchors[d][kept] + KEPT_STYLE_BANDWIDTH * noise[rows, 1]
+                w[rows] = anchors[d][kept] + self.bandwidth * noise[rows, 1]
         return (self.means[digits] + temperature * np.einsum("nij,nj->ni", self.chols[digits], w)
                 ).astype(np.float32)
 
@@ -133,16 +129,23 @@ def get(model, name: str | None = None) -> Sampler:
     return SAMPLERS[name](model)
 
 
+def _stored(model, *names) -> list[np.ndarray]:
+    """The model's stored style weights as numpy arrays, converted once (`fit` forgets them)."""
+    cache = model.sampler_arrays
+    for name in names:
+        if name not in cache:
+            cache[name] = np.asarray(ops.convert_to_numpy(getattr(model, name)))
+    return [cache[name] for name in names]
+
+
 def fitted_mixture(model) -> GaussianMixture | None:
     """The mixture stored in the model, or None (not configured, or not fitted yet)."""
     if not model.config.style_prior_components:
         return None
-    weights = np.asarray(ops.convert_to_numpy(model.prior_weights), np.float64)
+    weights, means, chols = _stored(model, "prior_weights", "prior_means", "prior_chols")
     if weights.sum() <= 0:
         return None
-    return GaussianMixture(weights,
-                           np.asarray(ops.convert_to_numpy(model.prior_means), np.float64),
-                           np.asarray(ops.convert_to_numpy(model.prior_chols), np.float64))
+    return GaussianMixture(*(np.asarray(a, np.float64) for a in (weights, means, chols)))
 
 
 def fitted_class_styles(model) -> tuple[np.ndarray, np.ndarray] | None:
@@ -150,10 +153,10 @@ def fitted_class_styles(model) -> tuple[np.ndarray, np.ndarray] | None:
     (10, D, D)), or None (not configured, or not fitted yet)."""
     if not model.config.class_matched_styles:
         return None
-    chols = np.asarray(ops.convert_to_numpy(model.class_style_chols), np.float64)
+    means, chols = _stored(model, "class_style_means", "class_style_chols")
     if not chols.any():
         return None
-    return np.asarray(ops.convert_to_numpy(model.class_style_means), np.float64), chols
+    return np.asarray(means, np.float64), np.asarray(chols, np.float64)
 
 
 def fit(model, images, seed: int | None = None) -> GaussianMixture | None:
@@ -164,6 +167,7 @@ def fit(model, images, seed: int | None = None) -> GaussianMixture | None:
         raise ValueError("This model has no room for a style prior: set "
                          "style_prior_components > 0 or class_matched_styles in its config.")
     seed = config.seed if seed is None else seed
+    model.sampler_arrays.clear()
     means, _ = model.encode(images)
     gmm = None
     if config.style_prior_components:
@@ -187,6 +191,7 @@ def set_mixture(model, gmm: GaussianMixture):
     if gmm.means.shape != (k, d):
         raise ValueError(f"This model stores a mixture of {k} components over {d} style dims, "
                          f"not one with means of shape {gmm.means.shape}.")
+    model.sampler_arrays.clear()
     model.prior_weights.assign(np.asarray(gmm.weights, np.float32))
     model.prior_means.assign(np.asarray(gmm.means, np.float32))
     model.prior_chols.assign(np.asarray(gmm.chols, np.float32))

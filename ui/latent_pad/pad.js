@@ -371,20 +371,22 @@ function decodeBatch(model, z, n, from = 0) {
   return runLayers(model, 0, 0, n);
 }
 
-// The plane point p = (x, y) -> the style latent center + p @ components, into `out`.
-function planeToStyle(model, x, y, out) {
+// The plane point p = (x, y) -> the style latent center (+ shift) + p @ components, into `out`.
+// A shift moves the plane off the map's centre, e.g. through a visitor's own digit.
+function planeToStyle(model, x, y, out, shift = null) {
   const d = model.latentDim, m = model.map;
   for (let j = 0; j < d; j++) {
-    out[j] = m ? fround(m.center[j] + fround(x * m.components[j] + y * m.components[d + j]))
+    const base = shift && shift.length === d ? fround(m.center[j] + shift[j]) : m && m.center[j];
+    out[j] = m ? fround(base + fround(x * m.components[j] + y * m.components[d + j]))
       : (j === 0 ? x : j === 1 ? y : 0);
   }
 }
 
 // The ten classes in one style: the first Dense layer once for the style, the rest batched.
-function decodeClassRow(model, x, y) {
+function decodeClassRow(model, x, y, shift = null) {
   if (!model.conditional) throw new Error("an unconditional model has no class slots");
   const z = model.input;
-  planeToStyle(model, x, y, z);
+  planeToStyle(model, x, y, z, shift);
   z.fill(0, model.latentDim, model.inputDim);
   const first = model.layers[0];
   if (!first.runClassRows) {
@@ -399,9 +401,9 @@ function decodeClassRow(model, x, y) {
   return runLayers(model, 1, 1, BATCH);
 }
 
-function decodePoint(model, x, y, digit) {
+function decodePoint(model, x, y, digit, shift = null) {
   const z = model.input;
-  planeToStyle(model, x, y, z);
+  planeToStyle(model, x, y, z, shift);
   if (model.conditional) {
     z.fill(0, model.latentDim, model.inputDim);
     z[model.latentDim + digit] = 1;
@@ -756,12 +758,12 @@ class Pad {
     if (!model) return;
     const start = performance.now();
     if (model.conditional) {
-      const pixels = decodeClassRow(model, this.x, this.y);
+      const pixels = decodeClassRow(model, this.x, this.y, this.data.shift);
       paint(this.rowImage, pixels, 0, BATCH);
       this.rowCtx.putImageData(this.rowImage, 0, 0);
       paint(this.digitImage, pixels, this.digit * PIXELS, 1);
     } else {
-      paint(this.digitImage, decodePoint(model, this.x, this.y, 0), 0, 1);
+      paint(this.digitImage, decodePoint(model, this.x, this.y, 0, this.data.shift), 0, 1);
     }
     this.digitCtx.putImageData(this.digitImage, 0, 0);
     this.times[this.frames++ % this.times.length] = performance.now() - start;
