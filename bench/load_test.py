@@ -144,7 +144,9 @@ def run(args) -> dict:
                     pages.append(page)
                 for page in pages:
                     page.get_by_role("button", name="Start training").wait_for(timeout=180_000)
+                    page.get_by_text("Advanced settings").click()  # the expander
                     page.get_by_role("spinbutton", name="Epochs", exact=True).fill(str(args.epochs))
+                    page.keyboard.press("Tab")  # commit the number before Start reads it
                 click_at = time.time()
                 for v, page in zip(visitors, pages):  # everyone presses Start at once
                     page.get_by_role("button", name="Start training").click()
@@ -181,8 +183,7 @@ def run(args) -> dict:
                 for v, page in zip(visitors, pages):
                     if "finished_at" not in v:
                         continue
-                    try:
-                        page.get_by_role("button", name="Use this model").click(timeout=90_000)
+                    try:  # a finished run is the visitor's active model by itself
                         page.wait_for_timeout(1500)
                         page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]'
                                      ).first.click(timeout=60_000)

@@ -176,7 +176,7 @@ def fit_class_anchors(x, classes, class_means, class_chols, per_class: int, seed
     return anchors, potentials
 
 
-def transport_potentials(anchors, seed: int = 0, iterations: int = 60, batch: int = 20_000,
+def transport_potentials(anchors, seed: int = 0, iterations: int = 60, batch: int | None = None,
                          step: float = 3.0) -> np.ndarray:
     """Potentials g (M,) such that the cells {eps : argmax_i 2 eps.a_i - |a_i|^2 + g_i} of the
     anchors a_i hold equal N(0, I) mass: the semi-discrete optimal transport from N(0, I) to the
@@ -189,6 +189,7 @@ def transport_potentials(anchors, seed: int = 0, iterations: int = 60, batch: in
     anchors = np.asarray(anchors, np.float32)
     rng = np.random.default_rng(seed)
     m, d = anchors.shape
+    batch = batch or min(20_000, 20 * m)  # noise draws per step: about 20 per kept style
     g, total = np.zeros(m, np.float32), np.zeros(m, np.float64)
     for t in range(iterations):
         eps = rng.standard_normal((batch, d), dtype=np.float32)
