@@ -2,7 +2,6 @@
 
 import math
 
-import numpy as np
 import streamlit as st
 
 from ui import catalog, charts, errors, latent_pad, latent_views, pictures
@@ -106,7 +105,8 @@ def compare_kl():
         with column:
             model, view = catalog.shipped_model(name), views[name]
             st.subheader("KL on (β = 1)" if model.config.beta > 0 else "KL off (β = 0)")
-            st.plotly_chart(charts.latent_scatter(view.points, view.labels, catalog.class_names(model),
+            names = catalog.class_names(model)
+            st.plotly_chart(charts.latent_scatter(view.points, view.labels, names,
                                                   lim, prior_box=True, height=380),
                             key=f"kl_scatter_{name}")
             st.caption(f"Spread of the encoded means (std): **{view.std:.2f}**. The dashed "
@@ -115,11 +115,11 @@ def compare_kl():
                           if model.config.beta > 0 else ""))
             grid_col, samples_col = st.columns(2)
             with grid_col:
-                pictures.show(latent.manifold(model, 10, 3.0), "Decoded grid over [-3, 3]²", scale=1,
-                        width="stretch")
+                pictures.show(latent_views.manifold_image(name, 10, 3.0),
+                              "Decoded grid over [-3, 3]²", scale=1, width="stretch")
             with samples_col:
                 pictures.show_grid(model.generate(list(range(16)), seed=1), cols=4, scale=2,
-                             caption="16 random samples, z ~ N(0, I)")
+                                   caption="16 random samples, z ~ N(0, I)")
 
 
 def training_history(model, snapshots):

@@ -210,7 +210,8 @@ def recipe_lines(cfg: dict) -> list[str]:
                      f"{VAEConfig.adam_beta1:g}")
     if cfg.get("ema_momentum", 0) > 0:
         parts.append(f"the weights are a moving average of the trained ones (momentum "
-                     f"{cfg['ema_momentum']:g}, about the last {1 / (1 - cfg['ema_momentum']):,.0f} "
+                     f"{cfg['ema_momentum']:g}, about the last "
+                     f"{1 / (1 - cfg['ema_momentum']):,.0f} "
                      f"steps), taken at the end of the run")
     k = cfg.get("style_prior_components", 0)
     if k and cfg.get("class_matched_styles"):
@@ -267,7 +268,8 @@ def models_table(cards: dict) -> str:
         c = q.get("conditional")
         agree = f"{pct(c['agreement'])} ({pct(min(c['per_class_agreement']))})" if c else "-"
         fd = f"{q['fd']['samples_ratio']:.1f}x" if "fd" in q and c else "-"
-        lines.append(f"| [{name}](checkpoints/{name}/README.md) | {SHIPPED[name].split(':')[0].rstrip('.')} "
+        what = SHIPPED[name].split(':')[0].rstrip('.')
+        lines.append(f"| [{name}](checkpoints/{name}/README.md) | {what} "
                      f"| {card['training_seconds']:,.0f} s | {ev['elbo']:.1f} | {agree} | {fd} |")
     return "\n".join(lines)
 

@@ -25,7 +25,7 @@ def app_url(tiny_checkpoints):
 
 
 @pytest.mark.parametrize("path", [PAGES["latent"], PAGES["generate"], PAGES["train"],
-                                  PAGES["home"], PAGES["digit"]])
+                                  PAGES["home"], PAGES["digit"], PAGES["compare"]])
 def test_page_renders_without_exceptions(app_url, path):
     # A deep link first: the first visit after a server start must get the full app too.
     with browser_page() as page:

@@ -22,7 +22,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
 PAGES = {"home": "/", "train": "/train", "generate": "/generate", "latent": "/latent",
-         "digit": "/digit"}
+         "digit": "/digit", "compare": "/compare"}
 
 
 def missing_requirements() -> str | None:

@@ -78,9 +78,17 @@ def main() -> int:
                     wait_until_idle(page)
             if name == "train":
                 page.get_by_role("button", name="Start training").click()
-                # Mid-run, with a few epochs to scrub through (about 10 s an epoch here).
-                page.get_by_text("Epoch 4 of 5").wait_for(timeout=180_000)
+                # Mid-run (the quick recipe: about 10 s an epoch here), two epochs shown.
+                page.get_by_text("Epoch 3 of 4").wait_for(timeout=180_000)
                 page.wait_for_timeout(2000)
+            if name == "latent":  # a drag on the live map, released where a digit is clear
+                box = page.locator(".vae-latent-pad canvas.overlay").first.bounding_box()
+                page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+                page.mouse.down()
+                page.mouse.move(box["x"] + box["width"] * 0.62, box["y"] + box["height"] * 0.4,
+                                steps=10)
+                page.mouse.up()
+                wait_until_idle(page)
             if page.locator('[data-testid="stException"]').count():
                 print(f"{name}: the page shows an exception", file=sys.stderr)
             save_small(whole_page(page), out / f"{name}.png")

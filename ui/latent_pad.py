@@ -63,10 +63,10 @@ def latent_pad(key: str, model, points, labels, projection, class_names, *, lim:
     back to the latent (a `vae_core.latent.Projection`; None for 2-D latents). `point` and
     `digit` place the marker and pick the class when they change (e.g. from twin sliders),
     `star` marks another point (e.g. the visitor's own digit); `shift` (latent_dim,) moves the
-    plane off the map's centre, e.g. through that digit's own latent code. Returns {"point": (x, y) or None,
-    "digit": int or None} once the visitor has released a point or picked a class; each release
-    or pick reruns the page once (and calls `on_change` first), a drag in between none. A model
-    the browser cannot run gets a short note instead, and None.
+    plane off the map's centre, e.g. through that digit's own latent code. Returns {"point":
+    (x, y) or None, "digit": int or None} once the visitor has released a point or picked a
+    class; each release or pick reruns the page once (and calls `on_change` first), a drag in
+    between none. A model the browser cannot run gets a short note instead, and None.
     """
     try:
         payload, model_hash = model_payload(model, points, labels, projection)
