@@ -109,7 +109,7 @@ def main(argv=None) -> int:
             row = {"dataset": dataset}
             for side, folder in (("preset", Path(tmp, name)), ("naive", Path(tmp, f"{name}_naive"))):
                 figures = quality(folder)
-                wall = statistics.median(r["wall_s"] for r in runs[side])
+                wall = round(statistics.median(r["wall_s"] for r in runs[side]), 1)
                 row[side] = {"runs": runs[side], "wall_s_median": wall, **figures,
                              "first_epoch_readable": first_epoch_readable(folder, dataset),
                              "meets_bars": meets(figures, dataset),
