@@ -119,7 +119,8 @@ def test_drawing_a_digit_on_the_canvas_shows_what_the_model_makes_of_it(app_url)
         visit(page, app_url, PAGES["digit"])
         page.get_by_text("Draw a digit on the canvas or upload a photo").wait_for()
         assert _image_sources(page) == []
-        canvas = page.locator("canvas").first
+        canvas = page.locator(".vae-canvas canvas").first  # the drawing canvas, not the map
+        canvas.wait_for(state="visible")
         box = canvas.bounding_box()
         assert box["width"] >= 200 and box["height"] >= 200
         _stroke(page, box, [(0.3, 0.2), (0.7, 0.2), (0.45, 0.85)])  # a 7
