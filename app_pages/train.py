@@ -362,7 +362,8 @@ def result_panel(job, snap):
     else:
         cols[3].metric("Active latent units", f"{metrics['active_units']} of "
                                               f"{metrics['latent_dim']}",
-                       help="Latent dimensions the model actually uses (KL > 0.01 nats).")
+                       help="Latent dimensions the model actually uses; moving along the others "
+                            "changes nothing in the picture.")
     st.caption(metrics["meaning"])
     with st.container(horizontal=True):
         st.button("Use this model", type="primary", icon=":material/check:",
