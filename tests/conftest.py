@@ -65,3 +65,21 @@ def synthetic_dataset(n_train=512, n_test=128, seed=0) -> Dataset:
 @pytest.fixture(scope="session")
 def tiny_data() -> Dataset:
     return synthetic_dataset()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_what_a_test_module_kept():
+    """After each test file: drop Streamlit's caches (AppTest sessions never close, so the models
+    their visitors trained stay cached) and move what is still alive out of the garbage
+    collector's way; otherwise every later collection rescans a million objects and the later
+    test files ran several times slower than alone."""
+    import gc
+    import sys
+
+    yield
+    st = sys.modules.get("streamlit")
+    if st is not None:
+        st.cache_resource.clear()
+        st.cache_data.clear()
+    gc.collect()
+    gc.freeze()
