@@ -66,7 +66,7 @@ def main() -> int:
                 page.get_by_role("option", name="MNIST · 2-D latent, KL on", exact=True).click()
                 wait_until_idle(page)
             if name == "digit":  # draw a 4 on the canvas with the mouse
-                box = page.locator("canvas").first.bounding_box()
+                box = page.locator(".vae-canvas canvas").first.bounding_box()
                 for stroke in ([(0.35, 0.15), (0.25, 0.6), (0.75, 0.6)], [(0.6, 0.3), (0.6, 0.9)]):
                     page.mouse.move(box["x"] + stroke[0][0] * box["width"],
                                     box["y"] + stroke[0][1] * box["height"])
