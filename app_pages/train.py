@@ -141,7 +141,7 @@ def first_view(running: bool):
     state.setdefault("train_how_long", "minute")
     if "adv_epochs" not in state:
         fill_advanced()
-    what_col, request_col, long_col = st.columns([1, 1.3, 2], gap="medium")
+    what_col, request_col = st.columns(2, gap="medium")
     with what_col:
         st.segmented_control("What to learn", list(WHAT), format_func=WHAT.get, required=True,
                              key="train_dataset", on_change=fill_advanced,
@@ -153,12 +153,11 @@ def first_view(running: bool):
                   help=f"On: the model also learns to tell the {thing}s apart, so Generate can "
                        f"ask it for one {thing} in any style. Off: it learns a map of styles "
                        "you can watch organise itself as it trains.")
-    with long_col:
-        labels = how_long_labels(state["train_dataset"], state["train_conditional"])
-        st.segmented_control("How long", HOW_LONG, format_func=labels.get, required=True,
-                             key="train_how_long", on_change=fill_advanced,
-                             help="Longer training draws sharper, more varied images. The "
-                                  "shipped recipe is how the app's own models were made.")
+    labels = how_long_labels(state["train_dataset"], state["train_conditional"])
+    st.segmented_control("How long", HOW_LONG, format_func=labels.get, required=True,
+                         key="train_how_long", on_change=fill_advanced,
+                         help="Longer training draws sharper, more varied images. The shipped "
+                              "recipe is how the app's own models were made.")
     return st.button("Start training", type="primary", disabled=running,
                      icon=":material/play_arrow:", key="train_start")
 
@@ -242,9 +241,9 @@ def sweep_configs(field: str, values) -> list[VAEConfig]:
     return [base.replace(**{field: v}) for v in values]
 
 
+# How often the live view redraws while a run is going. Each redraw costs the server and the
+# browser CPU that two cores would otherwise give to TensorFlow, so it is kept light and slow.
 LIVE_REFRESH_SECONDS = 2.5
-"""How often the live view redraws while a run is going. Each redraw costs the server and the
-browser CPU that two cores would otherwise give to TensorFlow, so it is kept light and slow."""
 
 
 def epoch_times_text(snap) -> str:

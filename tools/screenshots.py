@@ -93,11 +93,11 @@ def main() -> int:
                 print(f"{name}: the page shows an exception", file=sys.stderr)
             save_small(whole_page(page), out / f"{name}.png")
             print(f"wrote {out / f'{name}.png'}")
-        if "latent" in args.pages and page.get_by_role("tab", name="KL on vs KL off").count():
-            page.get_by_role("tab", name="KL on vs KL off").click()
-            page.wait_for_timeout(3000)
-            save_small(whole_page(page), out / "latent_kl.png")
-            print(f"wrote {out / 'latent_kl.png'}")
+            if name == "latent":  # and its second tab
+                page.get_by_role("tab", name="KL on vs KL off").click()
+                wait_until_idle(page)
+                save_small(whole_page(page), out / "latent_kl.png")
+                print(f"wrote {out / 'latent_kl.png'}")
     return 0
 
 
