@@ -234,3 +234,15 @@ def test_a_model_without_history_hides_the_tab(tiny_checkpoints, tmp_path, monke
     at = open_app("app_pages/latent.py")
     assert_calm(at)
     assert [t.label for t in at.tabs] == ["Explore the active model", "KL on vs KL off"]
+
+
+def test_a_bare_string_or_value_in_a_page_is_never_drawn(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)  # the project's .streamlit/config.toml
+    page = tmp_path / "page.py"
+    page.write_text('import streamlit as st\nst.title("A page")\n'
+                    '"""Meant as a comment about the setting below."""\nLIMIT = 3\nLIMIT\n')
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(page)).run()
+    assert [t.value for t in at.title] == ["A page"]
+    assert not at.markdown and not at.text and not at.json
