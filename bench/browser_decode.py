@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,11 +27,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tools.browser import (CHROMIUM, CHROMIUM_ARGS, free_port, missing_requirements,  # noqa: E402
-                           wait_healthy, wait_until_idle)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import machine, write_result  # noqa: E402
+from common import process_cpu_seconds as cpu_seconds  # noqa: E402
+from tools.browser import (CHROMIUM, CHROMIUM_ARGS, missing_requirements,  # noqa: E402
+                           streamlit_server, wait_until_idle)
 
 APP = ROOT / "bench" / "apps" / "pad_bench_app.py"
-RESULT = ROOT / "bench" / "results" / "browser_decode.json"
 SHIPPED = ["mnist_conditional", "mnist_2d_kl_on", "mnist_2d_kl_off", "fashion_conditional",
            "fashion_2d_kl_on"]
 FRESH = "fresh_detail_conv"
@@ -62,32 +63,6 @@ def percentiles(values) -> dict:
     return {"p50": round(float(np.percentile(values, 50)), 3),
             "p95": round(float(np.percentile(values, 95)), 3),
             "max": round(float(values.max()), 3), "n": int(len(values))}
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
-
-
-def start_server(out_dir: Path):
-    port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
-               "--server.port", str(port), "--server.address", "127.0.0.1",
-               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "VAE_PAD_BENCH_DIR": str(out_dir),
-           "VAE_PAD_CHECKPOINTS": str(ROOT / "checkpoints")}
-    log = open(out_dir / "streamlit.log", "w")
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    wait_healthy(url, proc, 120)
-    return proc, url
 
 
 def open_model(context, url: str, name: str):
@@ -229,6 +204,8 @@ def main():
     parser.add_argument("--models", nargs="+", default=SHIPPED + [FRESH])
     parser.add_argument("--reps", type=int, default=300, help="timed single-digit decodes")
     parser.add_argument("--row-reps", type=int, default=100, help="timed ten-class rows")
+    parser.add_argument("--tag", default=None,
+                        help="write bench/results/browser_decode_<tag>.json instead")
     args = parser.parse_args()
     problem = missing_requirements()
     if problem:
@@ -237,53 +214,43 @@ def main():
 
     command = "python bench/browser_decode.py" + (
         "" if args.models == SHIPPED + [FRESH] else " --models " + " ".join(args.models))
-    result = {"command": command, "cpu_model": cpu_model(), "cpu_count": os.cpu_count(),
-              "load_average_at_start": os.getloadavg(), "targets": TARGETS, "models": {},
+    result = {"command": command, "machine": machine(), "targets": TARGETS, "models": {},
               "drags": {}}
     with tempfile.TemporaryDirectory(prefix="pad-bench-") as tmp:
         out_dir = Path(tmp)
-        proc, url = start_server(out_dir)
-        try:
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                            headless=True)
-                result["chromium"] = browser.version
-                context = browser.new_context(viewport={"width": 1280, "height": 900})
-                for name in args.models:
-                    t0 = time.perf_counter()
-                    page = open_model(context, url, name)
-                    expected = np.load(out_dir / f"{name}.npz")
-                    h = str(expected["hash"])
-                    m = {"payload_bytes": int(expected["payload_bytes"]),
-                         "first_load_bytes_received": sum(page.frames_received),
-                         "load_seconds": round(time.perf_counter() - t0, 1),
-                         "parity": parity(page, expected),
-                         "single_ms": percentiles(page.evaluate(TIME_JS,
-                                                                [h, False, args.reps, 30]))}
-                    if bool(expected["conditional"]):
-                        m["row_ms"] = percentiles(page.evaluate(TIME_JS, [h, True, args.row_reps,
-                                                                          10]))
-                    if name in DRAGGED:
-                        result["drags"][name] = mouse_drag(page, proc.pid)
-                    m["exception_boxes"] = page.locator('[data-testid="stException"]').count()
-                    result["models"][name] = m
-                    print(name, json.dumps(m), flush=True)
-                    page.close()
-                if "mnist_conditional" in args.models:
-                    result["touch"] = touch_drag(browser, url)
-                browser.close()
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-    result["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    RESULT.parent.mkdir(exist_ok=True)
-    RESULT.write_text(json.dumps(result, indent=2) + "\n")
+        env = {"PYTHONPATH": str(ROOT), "VAE_PAD_BENCH_DIR": str(out_dir),
+               "VAE_PAD_CHECKPOINTS": str(ROOT / "checkpoints")}
+        with streamlit_server(APP, env=env) as (url, proc), sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                        headless=True)
+            result["chromium"] = browser.version
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            for name in args.models:
+                t0 = time.perf_counter()
+                page = open_model(context, url, name)
+                expected = np.load(out_dir / f"{name}.npz")
+                h = str(expected["hash"])
+                m = {"payload_bytes": int(expected["payload_bytes"]),
+                     "first_load_bytes_received": sum(page.frames_received),
+                     "load_seconds": round(time.perf_counter() - t0, 1),
+                     "parity": parity(page, expected),
+                     "single_ms": percentiles(page.evaluate(TIME_JS,
+                                                            [h, False, args.reps, 30]))}
+                if bool(expected["conditional"]):
+                    m["row_ms"] = percentiles(page.evaluate(TIME_JS, [h, True, args.row_reps,
+                                                                      10]))
+                if name in DRAGGED:
+                    result["drags"][name] = mouse_drag(page, proc.pid)
+                m["exception_boxes"] = page.locator('[data-testid="stException"]').count()
+                result["models"][name] = m
+                print(name, json.dumps(m), flush=True)
+                page.close()
+            if "mnist_conditional" in args.models:
+                result["touch"] = touch_drag(browser, url)
+            browser.close()
+    write_result("browser_decode", result, args.tag)
     if "touch" in result:
         print(table(result))
-    print(f"wrote {RESULT.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

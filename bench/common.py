@@ -47,6 +47,12 @@ def machine() -> dict:
     return info
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds that process `pid` has used so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def add_tag_argument(parser):
     parser.add_argument("--tag", default="",
                         help="write bench/results/<name>_<tag>.json, beside the recorded run")

@@ -60,6 +60,11 @@ class MemoryGroup:
         stat = dict(line.split() for line in self.read("memory.stat").splitlines())
         return int(stat.get("total_rss", stat.get("rss", 0)))
 
+    def wrap(self, command: list[str]) -> list[str]:
+        """`command` run inside this group: a shell joins the group, then becomes the command."""
+        procs = self.path / "cgroup.procs"
+        return ["sh", "-c", f'echo $$ > "{procs}" && exec "$@"', "sh", *command]
+
     def __exit__(self, *exc):
         for _ in range(50):  # bounded: wait for the killed server to leave the group
             if not self.read("cgroup.procs").strip():
@@ -74,9 +79,8 @@ class MemoryGroup:
 
 def start_server(port: int, env: dict, group: MemoryGroup | None, log):
     command = streamlit_command(port)
-    if group is not None:  # the shell joins the group first, then becomes the server
-        procs = group.path / "cgroup.procs"
-        command = ["sh", "-c", f'echo $$ > "{procs}" && exec "$@"', "sh", *command]
+    if group is not None:
+        command = group.wrap(command)
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import contextlib
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import machine, offline_keras_home, write_result  # noqa: E402
-from load_test import CGROUP_ROOT, MemoryGroup, peak_rss, start_server  # noqa: E402
-from tools.browser import CHROMIUM, CHROMIUM_ARGS, free_port, missing_requirements  # noqa: E402
-from tools.browser import wait_healthy  # noqa: E402
+from load_test import CGROUP_ROOT, MemoryGroup, peak_rss  # noqa: E402
+from tools.browser import (CHROMIUM, CHROMIUM_ARGS, missing_requirements,  # noqa: E402
+                           streamlit_server)
 
 IDLE = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
 IMAGES = "() => [...document.querySelectorAll('[data-testid=\"stImage\"] img')].map(i => i.src)"
@@ -192,40 +191,27 @@ def main(argv=None) -> int:
         print("error: no cgroup-v1 memory controller here; use --no-cgroup", file=sys.stderr)
         return 2
     offline_keras_home()
-    port, log = free_port(), tempfile.TemporaryFile("w+")
-    url = f"http://127.0.0.1:{port}"
-    group = MemoryGroup(int(args.limit_gib * 2**30)) if args.cgroup else None
-    if group:
-        group.__enter__()
-    proc = start_server(port, dict(os.environ), group, log)
     result = {"command": " ".join(["python bench/room_test.py", *(argv or sys.argv[1:])]),
               "machine": machine(), "visitors": args.visitors, "minutes": args.minutes,
               "limit_gib": args.limit_gib if args.cgroup else None,
               "note": "the browsers share the machine's 2 cores with the server"}
+    group = MemoryGroup(int(args.limit_gib * 2**30)) if args.cgroup else None
+    with group or contextlib.nullcontext():
+        with streamlit_server(wrap=group.wrap if group else None) as (url, proc):
 
-    async def memory(started, deadline):
-        samples = []
-        while time.time() < deadline:
-            rss = group.rss() if group else peak_rss(proc.pid)
-            samples.append({"t": round(time.time() - started, 1), "rss": rss})
-            await asyncio.sleep(5)
-        return samples
+            async def memory(started, deadline):
+                samples = []
+                while time.time() < deadline:
+                    rss = group.rss() if group else peak_rss(proc.pid)
+                    samples.append({"t": round(time.time() - started, 1), "rss": rss})
+                    await asyncio.sleep(5)
+                return samples
 
-    try:
-        wait_healthy(url, proc, 120)
-        out = asyncio.run(room(url, args, memory))
-    finally:
-        alive = proc.poll() is None
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except Exception:
-            proc.kill()
-        if group:
+            out = asyncio.run(room(url, args, memory))
+            alive = proc.poll() is None
+        if group:  # the server has stopped; the group is removed after this
             result["cgroup_oom"] = group.oom()
             result["cgroup_max_usage_bytes"] = group.peak()
-            group.__exit__(None, None, None)
-        log.close()
     records, samples = out["records"], out["memory"]
     after_first = [s["rss"] for s in samples if s["t"] >= 60]
     result.update({

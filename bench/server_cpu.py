@@ -16,7 +16,6 @@ Streamlit's file watcher would otherwise crawl). Writes bench/results/server_cpu
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
 import statistics
@@ -30,37 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from common import machine, offline_keras_home, write_result  # noqa: E402
-from tools.browser import (CHROMIUM, CHROMIUM_ARGS, free_port, missing_requirements,  # noqa: E402
-                           streamlit_command, wait_healthy)
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
-
-
-@contextlib.contextmanager
-def server(app_dir: Path, env: dict | None = None, python: str | None = None):
-    port = free_port()
-    log = tempfile.TemporaryFile("w+")
-    command = streamlit_command(port)
-    if python is not None:
-        command[0] = python
-    proc = subprocess.Popen(command, cwd=app_dir, stdout=log,
-                            stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}", proc, 120)
-        yield f"http://127.0.0.1:{port}", proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
+from common import process_cpu_seconds as cpu_seconds  # noqa: E402
+from tools.browser import (CHROMIUM, CHROMIUM_ARGS, missing_requirements,  # noqa: E402
+                           streamlit_server)
 
 SETTLED = """() => !document.querySelector('[data-testid="stStatusWidget"]')"""
 PICTURES = """() => [...document.querySelectorAll('[data-testid="stImage"] img, canvas')]
@@ -180,13 +151,14 @@ def main(argv=None) -> int:
     offline_keras_home()
     result = {"command": " ".join(["python bench/server_cpu.py", *(argv or sys.argv[1:])]),
               "machine": machine(), "repeats": args.repeats}
-    with server(ROOT) as (url, proc):
+    with streamlit_server() as (url, proc):
         result["interactions"] = interactions(url, proc.pid, args.repeats)
         result["idle_share_of_a_core"] = idle_share(url, proc.pid, args.idle_seconds)
     with tempfile.TemporaryDirectory(dir=Path(sys.prefix).parent) as tmp:  # one file system
         app = copy_with_venv(Path(tmp))
         files = sum(len(f) for _, _, f in os.walk(app / ".venv"))
-        with server(app, python=str(app / ".venv" / "bin" / "python")) as (url, proc):
+        venv_python = str(app / ".venv" / "bin" / "python")
+        with streamlit_server(cwd=app, python=venv_python) as (url, proc):
             result["idle_share_of_a_core_with_venv_inside"] = idle_share(
                 url, proc.pid, args.idle_seconds)
             result["venv_files"] = files

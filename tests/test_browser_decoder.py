@@ -4,49 +4,18 @@ finger drags redraw the picture live while the server hears only the release.
 One server (tests/apps/latent_pad_app.py) and one browser for the whole module.
 """
 
-import contextlib
 import json
-import os
-import subprocess
-import sys
-import tempfile
 
 import numpy as np
 import pytest
 
-from tools.browser import (CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, missing_requirements,
-                           wait_healthy, wait_until_idle)
+from tools.browser import (CHROMIUM, CHROMIUM_ARGS, ROOT, missing_requirements,
+                           streamlit_server, wait_until_idle)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 APP = ROOT / "tests" / "apps" / "latent_pad_app.py"
 PAD = '.vae-latent-pad[data-role="pad"]'
-
-
-@contextlib.contextmanager
-def serve_script(script, env: dict, timeout: float = 120):
-    """`streamlit run script` on a free port (no file watcher); yields the base URL."""
-    port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless",
-               "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
-    with tempfile.TemporaryFile("w+") as log:
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            try:
-                wait_healthy(url, proc, timeout)
-            except RuntimeError as e:
-                log.seek(0)
-                raise RuntimeError(f"{script.name}: {e}:\n{log.read()[-3000:]}") from None
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +24,8 @@ def server(tmp_path_factory):
     if problem:
         pytest.skip(problem)
     parity = tmp_path_factory.mktemp("pad") / "parity.npz"
-    with serve_script(APP, {"VAE_PAD_PARITY": str(parity)}) as url:
+    env = {"PYTHONPATH": str(ROOT), "VAE_PAD_PARITY": str(parity)}
+    with streamlit_server(APP, env=env) as (url, _):
         yield url, parity
 
 

@@ -42,10 +42,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def streamlit_command(port: int) -> list[str]:
-    """The command that serves the app on 127.0.0.1:`port` (tests, screenshots, benchmarks)."""
-    return [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-            "--server.port", str(port), "--server.address", "127.0.0.1",
+def streamlit_command(port: int, script="app.py", python: str | None = None) -> list[str]:
+    """The command that serves `script` on 127.0.0.1:`port` (tests, screenshots, benchmarks)."""
+    return [python or sys.executable, "-m", "streamlit", "run", str(script), "--server.headless",
+            "true", "--server.port", str(port), "--server.address", "127.0.0.1",
             "--browser.gatherUsageStats", "false"]
 
 
@@ -67,27 +67,40 @@ def wait_healthy(url: str, proc, timeout: float):
 
 
 @contextlib.contextmanager
-def serve(env: dict | None = None, timeout: float = 90):
-    """`streamlit run app.py` on a free port; yields the base URL, stops the server after."""
+def streamlit_server(script="app.py", *, cwd: Path = ROOT, env: dict | None = None,
+                     python: str | None = None, timeout: float = 120, wrap=None):
+    """`streamlit run script` from `cwd` (whose .streamlit/config.toml applies) on a free port;
+    yields (base URL, process) and stops the server after. `wrap(command)` may prefix the
+    command (e.g. to join a memory cgroup first); a server that fails to start raises
+    RuntimeError with the end of its log."""
     port = free_port()
-    log = tempfile.NamedTemporaryFile("w+", prefix="vae-lab-streamlit-", suffix=".log")
-    proc = subprocess.Popen(streamlit_command(port), cwd=ROOT, env={**os.environ, **(env or {})},
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
+    command = streamlit_command(port, script, python)
+    with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.Popen(wrap(command) if wrap else command, cwd=cwd,
+                                env={**os.environ, **(env or {})}, stdout=log,
+                                stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
         try:
-            wait_healthy(url, proc, timeout)
-        except RuntimeError as e:
-            log.seek(0)
-            raise RuntimeError(f"streamlit on port {port}: {e}:\n" + log.read()[-3000:]) from None
+            try:
+                wait_healthy(url, proc, timeout)
+            except RuntimeError as e:
+                log.seek(0)
+                raise RuntimeError(f"streamlit run {script}: {e}:\n{log.read()[-3000:]}") from None
+            yield url, proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(15)
+
+
+@contextlib.contextmanager
+def serve(env: dict | None = None, timeout: float = 90):
+    """The app on a free port; yields the base URL, stops the server after."""
+    with streamlit_server(env=env, timeout=timeout) as (url, _):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @contextlib.contextmanager
