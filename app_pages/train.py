@@ -10,6 +10,7 @@ import streamlit as st
 
 from ui import catalog, charts, errors, runs
 from vae_core import images
+from vae_core.checkpoints import CheckpointError, is_checkpoint, read_config_and_card
 from vae_core.config import PRESETS, ConfigError, VAEConfig, parse_hidden
 from vae_core.data import CLASS_NAMES, DISPLAY_NAMES
 
@@ -118,11 +119,18 @@ def fill_advanced():
 
 
 def shipped_minutes(preset: str) -> int | None:
-    """Training minutes of the shipped model made with `preset`, from its card."""
+    """Training minutes of the shipped model made with `preset`, from its card (read from the
+    checkpoint files: no model is loaded for a label)."""
     for name in catalog.SHIPPED:
-        model = catalog.shipped_model(name)
-        if model is not None and model.config == PRESETS[preset]:
-            seconds = model.card.get("training_seconds")
+        folder = catalog.checkpoint_dir() / name
+        if not is_checkpoint(folder):
+            continue
+        try:
+            config, card = read_config_and_card(folder)
+        except CheckpointError:
+            continue
+        if config == PRESETS[preset]:
+            seconds = card.get("training_seconds")
             return round(seconds / 60) if seconds else None
     return None
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import vae_core
-from vae_core.checkpoints import CheckpointError, load_checkpoint_zip
+from vae_core.checkpoints import CheckpointError, load_checkpoint_zip, read_config_and_card
 from vae_core.config import VAEConfig
 from vae_core.models import VAE
 from vae_core.training import train
@@ -190,3 +190,15 @@ def test_a_checkpoint_trained_with_a_retired_option_says_where_it_still_loads(tm
     (path / "config.json").write_text(json.dumps({**saved, "critic_depth": 3}))
     with pytest.raises(vae_core.CheckpointError, match="critic_depth=3.*research-pass-15"):
         vae_core.load_checkpoint(path)
+
+
+def test_config_and_card_are_read_without_the_model(tmp_path):
+    config = VAEConfig(latent_dim=2, hidden=(8,))
+    path = vae_core.save_checkpoint(VAE(config), tmp_path / "ckpt",
+                                    card={"training_seconds": 123.0})
+    (path / "model.keras").write_bytes(b"not a model")  # never opened
+    read, card = read_config_and_card(path)
+    assert read == config and card["training_seconds"] == 123.0
+    (path / "config.json").write_text("{broken")
+    with pytest.raises(vae_core.CheckpointError, match="config.json cannot be read"):
+        read_config_and_card(path)

@@ -110,6 +110,16 @@ def is_checkpoint(path) -> bool:
     return (path / MODEL_FILE).is_file() and (path / CONFIG_FILE).is_file()
 
 
+def read_config_and_card(path) -> tuple[VAEConfig, dict]:
+    """A checkpoint's config and card, read from its JSON files without loading the model."""
+    path = Path(path)
+    try:
+        config = VAEConfig.from_json((path / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"{path / CONFIG_FILE} cannot be read: {e}") from None
+    return config, _read_json(path / CARD_FILE)
+
+
 def list_checkpoints(folder) -> list[Path]:
     """Checkpoint folders directly inside `folder`, sorted; hidden (partial) folders skipped."""
     folder = Path(folder)
