@@ -49,8 +49,9 @@ with errors.friendly_errors():
     first = next(iter(configs.values()))
     fields = list(dict.fromkeys(f for c in configs.values() for f in first.differences(c)))
     rows = {f"setting: {f}": [_value(getattr(c, f)) for c in configs.values()] for f in fields}
+    evaluations = [catalog.evaluation(k) for k in picked]
     for name, key in catalog.METRICS:
-        values = [catalog.evaluation(k).get(key) for k in picked]
+        values = [e.get(key) for e in evaluations]
         if any(v is not None for v in values):
             rows[name] = ["-" if v is None else _metric(key, v) for v in values]
     st.table(pd.DataFrame(rows, index=list(configs)).T)
@@ -58,16 +59,22 @@ with errors.friendly_errors():
         st.caption("They were trained with the same settings.")
 
 
+@st.fragment
+def same_styles():
+    """A new seed redraws only these pictures, not the charts and maps around them."""
+    with errors.friendly_errors():
+        st.subheader("The same styles, drawn by each")
+        seed = st.number_input("Style seed", 0, 2**31 - 1, 0, key="compare_seed",
+                               help="Each row is one seed: a conditional model writes that one "
+                                    "style as every class; an unconditional one draws ten "
+                                    "samples.")
+        for column, (key, model) in zip(st.columns(len(models)), models.items()):
+            with column:
+                grid = model.generate_grid([int(seed) + i for i in range(3)], range(10))
+                pictures.show_grid(grid, caption=labels[key], scale=1, width="stretch")
 
-with errors.friendly_errors():
-    st.subheader("The same styles, drawn by each")
-    seed = st.number_input("Style seed", 0, 2**31 - 1, 0, key="compare_seed",
-                           help="Each row is one seed: a conditional model writes that one "
-                                "style as every class; an unconditional one draws ten samples.")
-    for column, (key, model) in zip(st.columns(len(models)), models.items()):
-        with column:
-            grid = model.generate_grid([int(seed) + i for i in range(3)], range(10))
-            pictures.show_grid(grid, caption=labels[key], scale=1, width="stretch")
+
+same_styles()
 
 with errors.friendly_errors():
     st.subheader("Where they put the test images")

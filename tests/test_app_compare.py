@@ -30,6 +30,10 @@ def test_it_opens_on_the_kl_pair_with_overlaid_curves_and_the_setting_that_diffe
     assert sorted(table.loc["setting: beta"]) == ["0.0", "1.0"]
     assert len(image_urls(at)) == 2  # the same seeds drawn by each
     assert len(at.get("plotly_chart")) == 3  # the curves, then one latent map per model
+    first = image_urls(at)
+    at.number_input(key="compare_seed").set_value(7).run()
+    assert_calm(at)
+    assert len(image_urls(at)) == 2 and not set(image_urls(at)) & set(first)  # new styles
 
 
 def test_a_single_model_asks_for_a_second(checkpoints):
