@@ -1,7 +1,7 @@
 """Target 4: seconds per epoch of the conv model, vae_core CLI vs the same network in the
 keras.io-style script (bench/reference_keras_io_vae.py --arch conv).
 
-    python bench/conv_vs_keras.py [--pairs 3] [--epochs 3] [--engine-flags=--bf16] [--tag T]
+    python bench/conv_vs_keras.py [--pairs 3] [--epochs 3] [--engine-flags="--lr 2e-3"] [--tag T]
 
 Alternates fresh processes (A B A B ...): A = `python -m vae_core train --arch conv
 --latent-dim 2 --hidden 16 --no-eval` (its epochs include a pass over the 10,000 test images),
@@ -42,7 +42,7 @@ def main():
                         help="both sides train on the first N images (the engine still "
                              "validates on all 10,000 test images each epoch)")
     parser.add_argument("--engine-flags", default="",
-                        help="extra CLI flags for the engine side (e.g. --bf16)")
+                        help="extra CLI flags for the engine side (e.g. '--lr 2e-3')")
     add_tag_argument(parser)
     args = parser.parse_args()
     offline_keras_home()

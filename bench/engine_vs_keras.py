@@ -1,6 +1,6 @@
 """Target 2: whole-process wall time of `python -m vae_core train` vs the keras.io-style script.
 
-    python bench/engine_vs_keras.py [--pairs 5] [--epochs 3] [--engine-flags=--bf16] [--tag T]
+    python bench/engine_vs_keras.py [--pairs 5] [--epochs 3] [--engine-flags="--lr 2e-3"] [--tag T]
 
 Alternates (A B A B ...) the two commands below in fresh processes on the same machine:
 
@@ -53,7 +53,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--arch", choices=("mlp", "conv"), default="mlp")
     parser.add_argument("--engine-flags", default="",
-                        help="extra CLI flags for the engine side (e.g. --bf16)")
+                        help="extra CLI flags for the engine side (e.g. '--lr 2e-3')")
     add_tag_argument(parser)
     args = parser.parse_args()
     cache_set_by_user = "VAE_CORE_DATA_CACHE" in os.environ
