@@ -99,6 +99,7 @@ ADVANCED = {
 }
 SWEEPABLE = {"beta": "β (KL weight)", "latent_dim": "Style size",
              "recon_loss": "Redrawing error", "arch": "Architecture"}
+SWEEP_EXAMPLES = {"beta": "0, 0.5, 1", "latent_dim": "2, 8, 16"}  # numeric fields' first values
 FIELDS = {f.name: f for f in dataclasses.fields(VAEConfig)}
 
 
@@ -191,8 +192,7 @@ def advanced_settings(running: bool):
                 values = st.multiselect("To each of", choices, default=list(choices),
                                         key=f"sweep_values_{field}", max_selections=4)
             else:
-                values = st.text_input("To each of", {"beta": "0, 0.5, 1",
-                                                      "latent_dim": "2, 8, 16"}[field],
+                values = st.text_input("To each of", SWEEP_EXAMPLES[field],
                                        key=f"sweep_values_{field}",
                                        help="Two to four values, separated by commas.")
         with go_col:
@@ -241,7 +241,7 @@ def sweep_configs(field: str, values) -> list[VAEConfig]:
             values = [parse(v) for v in values.replace(" ", "").split(",") if v]
         except ValueError:
             raise ConfigError(f"The sweep's values must be numbers separated by commas, like "
-                              f"{'2, 8, 16' if parse is int else '0, 0.5, 1'}.") from None
+                              f"{SWEEP_EXAMPLES[field]}.") from None
     values = list(dict.fromkeys(values))
     if not 2 <= len(values) <= 4:
         raise ConfigError("A sweep trains two to four runs: give two to four different values.")
